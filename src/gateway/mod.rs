@@ -1,0 +1,1 @@
+//! The gateway client: the build-time generated progenitor client wrapped as `GatewayClient`.

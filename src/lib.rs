@@ -1,0 +1,11 @@
+//! Portico: a Kubernetes operator that provisions AI models and managed databases through an API
+//! gateway, plus the sandbox (API server and reference gateway) it is developed and tested against.
+//!
+//! Layering (see `docs/architecture.md`): `api` and `gateway` import nothing else from this crate;
+//! the operator's code paths never import `sandbox`.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod gateway;
+pub mod sandbox;
+pub mod tls;

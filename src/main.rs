@@ -1,0 +1,64 @@
+//! The `portico` command line: the operator, the CRD printer, the reference gateway and the sandbox.
+#![forbid(unsafe_code)]
+
+use clap::{Parser, Subcommand};
+
+/// Portico provisions AI models and managed databases through an API gateway, driven by
+/// Kubernetes custom resources.
+#[derive(Debug, Parser)]
+#[command(name = "portico", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the CustomResourceDefinitions generated from the Rust types (what `crds/` holds).
+    Crd(CrdArgs),
+    /// Run the reference gateway: a server for `openapi/gateway.yaml`.
+    Gateway(portico::sandbox::gateway::GatewayArgs),
+    /// Run the sandbox: a Kubernetes-API-compatible server (and, unless told otherwise, the
+    /// reference gateway and the operator) in one process, with a kubeconfig for kubectl.
+    Sandbox(portico::sandbox::SandboxArgs),
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    portico::tls::install_crypto_provider();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Crd(args) => print_crds(args),
+        Command::Gateway(args) => portico::sandbox::gateway::run(args).await,
+        Command::Sandbox(args) => portico::sandbox::run(args).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("portico: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+struct CrdArgs {
+    /// Write one file per CRD (`<plural>.<group>.yaml`) into this directory instead of printing.
+    #[arg(long, value_name = "DIR")]
+    write_dir: Option<std::path::PathBuf>,
+}
+
+fn print_crds(args: CrdArgs) -> anyhow::Result<()> {
+    match args.write_dir {
+        None => print!("{}", portico::api::crds_yaml()?),
+        Some(dir) => {
+            std::fs::create_dir_all(&dir)?;
+            for crd in portico::api::crds() {
+                let path = dir.join(portico::api::crd_file_name(&crd));
+                std::fs::write(&path, portico::api::crd_yaml(&crd)?)?;
+                println!("wrote {}", path.display());
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,39 @@
+//! Checks that `crds/` holds exactly what `portico crd` generates from the Rust types, so the
+//! checked-in CRDs can never drift from the code.
+
+use std::path::Path;
+
+#[test]
+fn checked_in_crds_match_the_rust_types() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
+    for crd in portico::api::crds() {
+        let file = dir.join(portico::api::crd_file_name(&crd));
+        let expected = portico::api::crd_yaml(&crd).expect("CRD renders as YAML");
+        let actual = std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
+        assert!(
+            actual == expected,
+            "{} is stale: run `cargo run -- crd --write-dir crds` and commit the result",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn concatenated_crd_files_equal_portico_crd_output() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("crds/ exists")
+        .map(|entry| entry.expect("readable entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "yaml"))
+        .collect();
+    files.sort();
+    let concatenated: String = files
+        .iter()
+        .map(|path| std::fs::read_to_string(path).expect("readable CRD file"))
+        .collect();
+    assert_eq!(
+        concatenated,
+        portico::api::crds_yaml().expect("CRDs render")
+    );
+}

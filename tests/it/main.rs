@@ -3,4 +3,8 @@
 
 mod support;
 
+mod apiserver;
 mod crds;
+mod gateway;
+mod kubectl;
+mod postgres;

@@ -1,32 +1,36 @@
-//! Discovery documents (`/version`, `/api`, `/api/v1`, `/apis`, `/apis/{group}`,
-//! `/apis/{group}/{version}`) built from the served resource types.
-
-use serde_json::{Value, json};
+//! Discovery and OpenAPI GETs (`/version`, `/api`, `/api/v1`, `/apis`, `/apis/{group}`,
+//! `/apis/{group}/{version}`, `/openapi/v2`, `/openapi/v3/...`) answered from the served
+//! resource types, in the content type the client's `Accept` header asks for.
 
 use super::registry::ResourceType;
 
-/// `/version`.
-pub fn version() -> Value {
-    json!({"major": "1", "minor": "34", "gitVersion": "v1.34.0-portico-sandbox", "platform": "linux/amd64"})
+/// A discovery or OpenAPI answer, ready to send with status 200.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiscoveryResponse {
+    /// `Content-Type` of the body.
+    pub content_type: String,
+    /// The serialized body.
+    pub body: Vec<u8>,
 }
 
-/// `/api`: the core group's versions (`APIVersions`).
-pub fn core_api_versions() -> Value {
-    json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []})
+/// Whether `path` is one this module answers (the HTTP layer routes it here before resource
+/// paths; e.g. `/apis/portico.dev/v1alpha1` is discovery, `/apis/portico.dev/v1alpha1/aimodels`
+/// is not).
+pub fn is_discovery_path(path: &str) -> bool {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["version"] | ["api"] | ["api", _] | ["apis"] | ["apis", _] | ["apis", _, _] => true,
+        ["openapi", ..] => true,
+        _ => false,
+    }
 }
 
-/// `/apis`: every named group (`APIGroupList`).
-pub fn api_group_list(_types: &[ResourceType]) -> Value {
-    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
-}
-
-/// `/apis/{group}` (`APIGroup`), or `None` when no type is served in that group.
-pub fn api_group(_types: &[ResourceType], _group: &str) -> Option<Value> {
-    None
-}
-
-/// `/api/v1` or `/apis/{group}/{version}` (`APIResourceList`), or `None` when nothing is served
-/// there. `group` is empty for the core group.
-pub fn api_resource_list(_types: &[ResourceType], _group: &str, _version: &str) -> Option<Value> {
+/// Answers a GET of a discovery or OpenAPI path. `None` means nothing is served there, and the
+/// caller answers with a `NotFound` Status.
+pub fn handle(
+    _types: &[ResourceType],
+    _path: &str,
+    _accept: Option<&str>,
+) -> Option<DiscoveryResponse> {
     None
 }

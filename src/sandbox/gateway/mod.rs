@@ -1,5 +1,7 @@
 //! The reference gateway: a server implementing `openapi/gateway.yaml`.
 
+pub mod postgres;
+
 /// Flags of `portico gateway`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct GatewayArgs {}

@@ -84,8 +84,12 @@ impl StructuralSchema {
     /// Fills in `default`s, as kube-apiserver does when reading a request body.
     pub fn apply_defaults(&self, _object: &mut Value) {}
 
-    /// Drops fields the schema does not know (unless `x-kubernetes-preserve-unknown-fields`).
-    pub fn prune(&self, _object: &mut Value) {}
+    /// Drops fields the schema does not know (unless `x-kubernetes-preserve-unknown-fields`) and
+    /// returns their paths (e.g. `spec.foo`), for `fieldValidation=Strict|Warn`. `apiVersion`,
+    /// `kind` and `metadata` at the root are never pruned here.
+    pub fn prune(&self, _object: &mut Value) -> Vec<String> {
+        Vec::new()
+    }
 
     /// Validates an object (after defaulting and pruning). `old` is the stored object on update,
     /// for transition rules. Empty means valid.

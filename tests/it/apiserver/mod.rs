@@ -1,0 +1,1 @@
+//! Sandbox API server scenarios through a real `kube::Client`.

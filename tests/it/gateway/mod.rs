@@ -1,0 +1,1 @@
+//! Gateway contract scenarios: `GatewayClient` against a real `portico gateway` on loopback.

@@ -1,0 +1,1 @@
+//! Sandbox API server scenarios through the real `kubectl` binary.

@@ -1,0 +1,1 @@
+//! Real PostgreSQL provisioning against a throw-away server.

@@ -1,0 +1,1 @@
+//! A throw-away PostgreSQL server (initdb + pg_ctl in a temporary directory) for tests.

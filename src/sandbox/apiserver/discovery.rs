@@ -18,11 +18,16 @@ pub struct DiscoveryResponse {
 /// is not).
 pub fn is_discovery_path(path: &str) -> bool {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    match segments.as_slice() {
-        ["version"] | ["api"] | ["api", _] | ["apis"] | ["apis", _] | ["apis", _, _] => true,
-        ["openapi", ..] => true,
-        _ => false,
-    }
+    matches!(
+        segments.as_slice(),
+        ["version"]
+            | ["api"]
+            | ["api", _]
+            | ["apis"]
+            | ["apis", _]
+            | ["apis", _, _]
+            | ["openapi", ..]
+    )
 }
 
 /// Answers a GET of a discovery or OpenAPI path. `None` means nothing is served there, and the

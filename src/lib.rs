@@ -9,3 +9,5 @@ pub mod api;
 pub mod gateway;
 pub mod sandbox;
 pub mod tls;
+pub mod credentials;
+pub mod controller;

@@ -11,3 +11,4 @@ pub mod sandbox;
 pub mod tls;
 pub mod credentials;
 pub mod controller;
+pub mod telemetry;

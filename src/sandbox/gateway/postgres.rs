@@ -362,8 +362,25 @@ async fn provision_on(
     username: &str,
     verifier: &str,
 ) -> Result<(), PostgresError> {
+    // Refuse a database that belongs to someone else before touching any role.
+    ensure_not_protected_database(client, database).await?;
+    if let Some(owner) = database_owner(client, database).await? {
+        ensure_owned_by(database, owner, username)?;
+    }
     ensure_login_role(client, username, verifier).await?;
     ensure_database(client, database, username).await
+}
+
+fn ensure_owned_by(database: &str, owner: String, username: &str) -> Result<(), PostgresError> {
+    if owner == username {
+        Ok(())
+    } else {
+        Err(PostgresError::DatabaseOwnedByOtherRole {
+            database: database.to_owned(),
+            owner,
+            requested: username.to_owned(),
+        })
+    }
 }
 
 async fn set_password_on(
@@ -498,7 +515,6 @@ async fn ensure_database(
     database: &str,
     username: &str,
 ) -> Result<(), PostgresError> {
-    ensure_not_protected_database(client, database).await?;
     let owner = match database_owner(client, database).await? {
         Some(owner) => owner,
         None => {
@@ -522,13 +538,7 @@ async fn ensure_database(
             }
         }
     };
-    if owner != username {
-        return Err(PostgresError::DatabaseOwnedByOtherRole {
-            database: database.to_owned(),
-            owner,
-            requested: username.to_owned(),
-        });
-    }
+    ensure_owned_by(database, owner, username)?;
     // New databases let every role connect; a tenant's database is for its owner only.
     let statement = format!(
         "REVOKE ALL ON DATABASE {} FROM PUBLIC",
@@ -547,14 +557,7 @@ async fn drop_database(
     ensure_not_protected_database(client, database).await?;
     match database_owner(client, database).await? {
         None => return Ok(()),
-        Some(owner) if owner != username => {
-            return Err(PostgresError::DatabaseOwnedByOtherRole {
-                database: database.to_owned(),
-                owner,
-                requested: username.to_owned(),
-            });
-        }
-        Some(_) => {}
+        Some(owner) => ensure_owned_by(database, owner, username)?,
     }
     let statement = format!(
         "DROP DATABASE IF EXISTS {} WITH (FORCE)",
@@ -736,6 +739,7 @@ mod tests {
         let error = connect("postgres://admin:hunter2@[::1/postgres")
             .await
             .expect_err("malformed");
+        assert!(matches!(error, PostgresError::InvalidAdminUrl), "{error:?}");
         assert!(!error.to_string().contains("hunter2"));
         assert!(!format!("{error:?}").contains("hunter2"));
     }

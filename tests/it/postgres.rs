@@ -188,6 +188,19 @@ async fn set_password_rotates_credentials() {
         .await
         .expect("third password works");
 
+    // The server logs every statement, yet only SCRAM verifiers ever reached it.
+    let log = server.log();
+    assert!(
+        log.contains("ALTER ROLE \"app_user\""),
+        "statement logging is on"
+    );
+    for password in ["first-password", "second-password", "third-password"] {
+        assert!(
+            !log.contains(password),
+            "{password} leaked into the server log"
+        );
+    }
+
     let missing = provisioner
         .set_password("nobody", &secret("x"))
         .await

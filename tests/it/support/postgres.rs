@@ -22,9 +22,10 @@ const ADMIN_USER: &str = "postgres";
 const PORT_ATTEMPTS: usize = 8;
 const READY_DEADLINE: Duration = Duration::from_secs(60);
 /// Durability is pointless for a server that is deleted after the test; these make it start and
-/// write fast on a shared CI machine.
-const SPEED_OPTIONS: &str = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-     -c shared_buffers=16MB -c max_connections=50";
+/// write fast on a shared CI machine. Every statement is logged so a test can check that no
+/// secret reaches the server's log, and so a failure can be diagnosed from `log()`.
+const SERVER_OPTIONS: &str = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+     -c shared_buffers=16MB -c max_connections=50 -c log_statement=all";
 
 /// A running throw-away server; stopped (`pg_ctl stop -m immediate`) and deleted on drop.
 pub struct TempPostgres {
@@ -189,7 +190,7 @@ impl TempPostgres {
                 .arg("-l")
                 .arg(self.log_file())
                 .args(["-w", "-t", "60", "-o"])
-                .arg(format!("-p {} {SPEED_OPTIONS}", self.port))
+                .arg(format!("-p {} {SERVER_OPTIONS}", self.port))
                 .arg("start")
                 .output()
                 .context("failed to run pg_ctl start")?;

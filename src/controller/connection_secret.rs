@@ -54,7 +54,11 @@ pub async fn ensure(
             name: Some(desired.name.clone()),
             namespace: Some(desired.namespace.clone()),
             labels: Some(
-                [(MANAGED_BY_LABEL.0.to_string(), MANAGED_BY_LABEL.1.to_string())].into(),
+                [(
+                    MANAGED_BY_LABEL.0.to_string(),
+                    MANAGED_BY_LABEL.1.to_string(),
+                )]
+                .into(),
             ),
             owner_references: Some(vec![desired.owner.clone()]),
             ..ObjectMeta::default()
@@ -143,7 +147,10 @@ mod tests {
             data: Some(
                 [
                     ("endpoint".to_string(), ByteString(b"http://gw".to_vec())),
-                    ("apiKey".to_string(), ByteString(api_key.as_bytes().to_vec())),
+                    (
+                        "apiKey".to_string(),
+                        ByteString(api_key.as_bytes().to_vec()),
+                    ),
                 ]
                 .into(),
             ),

@@ -298,7 +298,10 @@ mod tests {
         for attempt in 1..=6u32 {
             let wait = gates.record_retryable(key(), inputs(1), None, now);
             let raw = Duration::from_secs(1u64 << (attempt - 1)).min(Duration::from_secs(16));
-            assert!(wait >= raw / 2 && wait <= raw, "attempt {attempt}: {wait:?}");
+            assert!(
+                wait >= raw / 2 && wait <= raw,
+                "attempt {attempt}: {wait:?}"
+            );
         }
     }
 

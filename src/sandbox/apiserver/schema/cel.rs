@@ -23,24 +23,34 @@ pub struct Rule {
 
 impl std::fmt::Debug for Rule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Rule").field("rule", &self.rule).field("message", &self.message).finish()
+        f.debug_struct("Rule")
+            .field("rule", &self.rule)
+            .field("message", &self.message)
+            .finish()
     }
 }
 
 impl Rule {
     /// Compiles one `x-kubernetes-validations` entry; the error is the field-error detail.
     pub fn compile(spec: &Value) -> Result<Self, String> {
-        let rule = spec.get("rule").and_then(Value::as_str).unwrap_or("").trim().to_string();
+        let rule = spec
+            .get("rule")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .trim()
+            .to_string();
         if rule.is_empty() {
             return Err("rule is not specified".into());
         }
-        let program = cel::Program::compile(&rule).map_err(|err| format!("compilation failed: {err}"))?;
+        let program =
+            cel::Program::compile(&rule).map_err(|err| format!("compilation failed: {err}"))?;
         let uses_old_self = program.references().variables().contains(&"oldSelf");
         let message_expression = match spec.get("messageExpression").and_then(Value::as_str) {
-            Some(source) if !source.trim().is_empty() => Some(Arc::new(
-                cel::Program::compile(source)
-                    .map_err(|err| format!("messageExpression compilation failed: {err}"))?,
-            )),
+            Some(source) if !source.trim().is_empty() => {
+                Some(Arc::new(cel::Program::compile(source).map_err(|err| {
+                    format!("messageExpression compilation failed: {err}")
+                })?))
+            }
             _ => None,
         };
         let text = |name: &str| {
@@ -79,14 +89,21 @@ pub fn to_cel(value: &Value) -> cel::Value {
         Value::String(s) => cel::Value::String(Arc::new(s.clone())),
         Value::Array(items) => cel::Value::List(Arc::new(items.iter().map(to_cel).collect())),
         Value::Object(map) => {
-            let converted: HashMap<String, cel::Value> = map.iter().map(|(k, v)| (k.clone(), to_cel(v))).collect();
+            let converted: HashMap<String, cel::Value> =
+                map.iter().map(|(k, v)| (k.clone(), to_cel(v))).collect();
             cel::Value::from(converted)
         }
     }
 }
 
 /// Walks the object like the CEL validator and evaluates every rule that applies.
-pub fn validate(node: &Node, value: &Value, old: Option<&Value>, path: &str, out: &mut Vec<FieldError>) {
+pub fn validate(
+    node: &Node,
+    value: &Value,
+    old: Option<&Value>,
+    path: &str,
+    out: &mut Vec<FieldError>,
+) {
     if !node.has_rules_below || value.is_null() {
         return;
     }
@@ -99,7 +116,8 @@ pub fn validate(node: &Node, value: &Value, old: Option<&Value>, path: &str, out
             if let Some(item_schema) = &node.items {
                 for (i, item) in items.iter().enumerate() {
                     let old_item = if node.list_type == Some(ListType::Map) {
-                        old.and_then(Value::as_array).and_then(|olds| correlated_item(node, olds, item))
+                        old.and_then(Value::as_array)
+                            .and_then(|olds| correlated_item(node, olds, item))
                     } else {
                         None
                     };
@@ -111,12 +129,24 @@ pub fn validate(node: &Node, value: &Value, old: Option<&Value>, path: &str, out
             let old_map = old.and_then(Value::as_object);
             if let Some(schema) = node.additional_schema() {
                 for (k, v) in map {
-                    validate(schema, v, old_map.and_then(|m| m.get(k)), &key(path, k), out);
+                    validate(
+                        schema,
+                        v,
+                        old_map.and_then(|m| m.get(k)),
+                        &key(path, k),
+                        out,
+                    );
                 }
             }
             for (k, v) in map {
                 if let Some(schema) = node.property(k) {
-                    validate(schema, v, old_map.and_then(|m| m.get(k)), &child(path, k), out);
+                    validate(
+                        schema,
+                        v,
+                        old_map.and_then(|m| m.get(k)),
+                        &child(path, k),
+                        out,
+                    );
                 }
             }
         }
@@ -134,7 +164,13 @@ fn correlated_item<'a>(node: &Node, olds: &'a [Value], item: &Value) -> Option<&
     })
 }
 
-fn evaluate(node: &Node, value: &Value, old: Option<&Value>, path: &str, out: &mut Vec<FieldError>) {
+fn evaluate(
+    node: &Node,
+    value: &Value,
+    old: Option<&Value>,
+    path: &str,
+    out: &mut Vec<FieldError>,
+) {
     let self_value = to_cel(value);
     let old_value = old.map(to_cel);
     let declared_type = node.declared_type();
@@ -166,7 +202,9 @@ fn evaluate(node: &Node, value: &Value, old: Option<&Value>, path: &str, out: &m
             }
             Err(err) => {
                 let text = err.to_string();
-                let detail = if text.starts_with("no such overload") || matches!(err, cel::ExecutionError::NoSuchOverload(_)) {
+                let detail = if text.starts_with("no such overload")
+                    || matches!(err, cel::ExecutionError::NoSuchOverload(_))
+                {
                     format!(
                         "'{text}': call arguments did not match a supported operator, function or macro signature for rule: {}",
                         rule.error_string()
@@ -186,7 +224,9 @@ fn evaluate(node: &Node, value: &Value, old: Option<&Value>, path: &str, out: &m
             .message_expression
             .as_ref()
             .and_then(|program| match program.execute(&context) {
-                Ok(cel::Value::String(s)) if !s.trim().is_empty() && !s.contains('\n') => Some(s.trim().to_string()),
+                Ok(cel::Value::String(s)) if !s.trim().is_empty() && !s.contains('\n') => {
+                    Some(s.trim().to_string())
+                }
                 _ => None,
             })
             .unwrap_or_else(|| match &rule.message {
@@ -233,7 +273,11 @@ fn evaluate(node: &Node, value: &Value, old: Option<&Value>, path: &str, out: &m
 fn type_named(path: &str, declared_type: &str, detail: String) -> FieldError {
     FieldError {
         type_: FieldErrorType::Invalid,
-        field: if path.is_empty() { "<nil>".into() } else { path.to_string() },
+        field: if path.is_empty() {
+            "<nil>".into()
+        } else {
+            path.to_string()
+        },
         bad_value: Some(Value::String(declared_type.to_string())),
         detail,
     }

@@ -36,7 +36,9 @@ pub enum StringFormat {
 }
 
 static HOSTNAME: LazyLock<Regex> = LazyLock::new(|| {
-    compiled(r"^([a-zA-Z0-9\p{S}\p{L}]((-?[a-zA-Z0-9\p{S}\p{L}]{0,62})?)|([a-zA-Z0-9\p{S}\p{L}](([a-zA-Z0-9\-\p{S}\p{L}]{0,61}[a-zA-Z0-9\p{S}\p{L}])?)(\.)){1,}([a-zA-Z\p{L}]){2,63})$")
+    compiled(
+        r"^([a-zA-Z0-9\p{S}\p{L}]((-?[a-zA-Z0-9\p{S}\p{L}]{0,62})?)|([a-zA-Z0-9\p{S}\p{L}](([a-zA-Z0-9\-\p{S}\p{L}]{0,61}[a-zA-Z0-9\p{S}\p{L}])?)(\.)){1,}([a-zA-Z\p{L}]){2,63})$",
+    )
 });
 
 /// Compiles one of the constant patterns below; none depends on input.
@@ -44,30 +46,43 @@ fn compiled(pattern: &str) -> Regex {
     Regex::new(pattern).expect("constant format pattern compiles")
 }
 
-static UUID: LazyLock<Regex> =
-    LazyLock::new(|| compiled(r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$"));
-static UUID3: LazyLock<Regex> =
-    LazyLock::new(|| compiled(r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?3[0-9a-f]{3}-?[0-9a-f]{4}-?[0-9a-f]{12}$"));
-static UUID4: LazyLock<Regex> =
-    LazyLock::new(|| compiled(r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?4[0-9a-f]{3}-?[89ab][0-9a-f]{3}-?[0-9a-f]{12}$"));
-static UUID5: LazyLock<Regex> =
-    LazyLock::new(|| compiled(r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?5[0-9a-f]{3}-?[89ab][0-9a-f]{3}-?[0-9a-f]{12}$"));
+static UUID: LazyLock<Regex> = LazyLock::new(|| {
+    compiled(r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$")
+});
+static UUID3: LazyLock<Regex> = LazyLock::new(|| {
+    compiled(r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?3[0-9a-f]{3}-?[0-9a-f]{4}-?[0-9a-f]{12}$")
+});
+static UUID4: LazyLock<Regex> = LazyLock::new(|| {
+    compiled(r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?4[0-9a-f]{3}-?[89ab][0-9a-f]{3}-?[0-9a-f]{12}$")
+});
+static UUID5: LazyLock<Regex> = LazyLock::new(|| {
+    compiled(r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?5[0-9a-f]{3}-?[89ab][0-9a-f]{3}-?[0-9a-f]{12}$")
+});
 static EMAIL: LazyLock<Regex> = LazyLock::new(|| compiled(r"^[^@\s]+@[^@\s]+$"));
 static MAC: LazyLock<Regex> = LazyLock::new(|| {
-    compiled(r"^([0-9A-Fa-f]{2}[:-]){5}([0-9A-Fa-f]{2})$|^([0-9A-Fa-f]{2}[:-]){7}([0-9A-Fa-f]{2})$|^([0-9A-Fa-f]{4}\.){2}([0-9A-Fa-f]{4})$")
+    compiled(
+        r"^([0-9A-Fa-f]{2}[:-]){5}([0-9A-Fa-f]{2})$|^([0-9A-Fa-f]{2}[:-]){7}([0-9A-Fa-f]{2})$|^([0-9A-Fa-f]{4}\.){2}([0-9A-Fa-f]{4})$",
+    )
 });
-static HEXCOLOR: LazyLock<Regex> = LazyLock::new(|| compiled(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$"));
+static HEXCOLOR: LazyLock<Regex> =
+    LazyLock::new(|| compiled(r"^#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$"));
 static RGBCOLOR: LazyLock<Regex> = LazyLock::new(|| {
-    compiled(r"^rgb\(\s*(0|[1-9]\d?|1\d\d?|2[0-4]\d|25[0-5])\s*,\s*(0|[1-9]\d?|1\d\d?|2[0-4]\d|25[0-5])\s*,\s*(0|[1-9]\d?|1\d\d?|2[0-4]\d|25[0-5])\s*\)$")
+    compiled(
+        r"^rgb\(\s*(0|[1-9]\d?|1\d\d?|2[0-4]\d|25[0-5])\s*,\s*(0|[1-9]\d?|1\d\d?|2[0-4]\d|25[0-5])\s*,\s*(0|[1-9]\d?|1\d\d?|2[0-4]\d|25[0-5])\s*\)$",
+    )
 });
 static SSN: LazyLock<Regex> = LazyLock::new(|| compiled(r"^\d{3}[- ]?\d{2}[- ]?\d{4}$"));
 static BSON: LazyLock<Regex> = LazyLock::new(|| compiled(r"^[0-9a-fA-F]{24}$"));
 static DURATION: LazyLock<Regex> = LazyLock::new(|| {
-    compiled(r"^(?:[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$|^[-+]?\d+\s*(?:ns|us|ms|s|m|h|d|w|nanos?|nanoseconds?|micros?|microseconds?|millis?|milliseconds?|seconds?|minutes?|hours?|days?|weeks?)$|^0$")
+    compiled(
+        r"^(?:[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$|^[-+]?\d+\s*(?:ns|us|ms|s|m|h|d|w|nanos?|nanoseconds?|micros?|microseconds?|millis?|milliseconds?|seconds?|minutes?|hours?|days?|weeks?)$|^0$",
+    )
 });
 static DATE: LazyLock<Regex> = LazyLock::new(|| compiled(r"^\d{4}-\d{2}-\d{2}$"));
 static DATE_TIME: LazyLock<Regex> = LazyLock::new(|| {
-    compiled(r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:[Zz]|[+-]\d{2}:?\d{2})?$")
+    compiled(
+        r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:[Zz]|[+-]\d{2}:?\d{2})?$",
+    )
 });
 
 impl StringFormat {
@@ -126,7 +141,9 @@ impl StringFormat {
             Ssn => SSN.is_match(text),
             HexColor => HEXCOLOR.is_match(text),
             RgbColor => RGBCOLOR.is_match(text),
-            Byte => base64::engine::general_purpose::STANDARD.decode(text).is_ok(),
+            Byte => base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .is_ok(),
             Password => true,
             Date => DATE.is_match(text) && text.parse::<jiff::civil::Date>().is_ok(),
             Duration => DURATION.is_match(text),
@@ -172,18 +189,26 @@ fn is_date_time(text: &str) -> bool {
         return false;
     };
     let number = |i: usize| captures.get(i).and_then(|m| m.as_str().parse::<u32>().ok());
-    let (Some(year), Some(month), Some(day), Some(hour), Some(minute)) = (number(1), number(2), number(3), number(4), number(5)) else {
+    let (Some(year), Some(month), Some(day), Some(hour), Some(minute)) =
+        (number(1), number(2), number(3), number(4), number(5))
+    else {
         return false;
     };
     let second = number(6).unwrap_or(0);
     let Ok(year) = i16::try_from(year) else {
         return false;
     };
-    jiff::civil::Date::new(year, month as i8, day as i8).is_ok() && hour < 24 && minute < 60 && second < 60
+    jiff::civil::Date::new(year, month as i8, day as i8).is_ok()
+        && hour < 24
+        && minute < 60
+        && second < 60
 }
 
 fn digits_of(text: &str) -> Vec<u32> {
-    text.chars().filter(|c| *c != '-' && *c != ' ').filter_map(|c| c.to_digit(10)).collect()
+    text.chars()
+        .filter(|c| *c != '-' && *c != ' ')
+        .filter_map(|c| c.to_digit(10))
+        .collect()
 }
 
 fn is_isbn10(text: &str) -> bool {
@@ -202,7 +227,7 @@ fn is_isbn10(text: &str) -> bool {
         };
         sum += (10 - i as u32) * value;
     }
-    sum % 11 == 0
+    sum.is_multiple_of(11)
 }
 
 fn is_isbn13(text: &str) -> bool {
@@ -211,8 +236,12 @@ fn is_isbn13(text: &str) -> bool {
     if cleaned.len() != 13 || digits.len() != 13 {
         return false;
     }
-    let sum: u32 = digits.iter().enumerate().map(|(i, d)| if i % 2 == 0 { *d } else { 3 * d }).sum();
-    sum % 10 == 0
+    let sum: u32 = digits
+        .iter()
+        .enumerate()
+        .map(|(i, d)| if i % 2 == 0 { *d } else { 3 * d })
+        .sum();
+    sum.is_multiple_of(10)
 }
 
 fn is_credit_card(text: &str) -> bool {
@@ -221,7 +250,12 @@ fn is_credit_card(text: &str) -> bool {
         return false;
     }
     let mut sum = 0;
-    for (i, d) in cleaned.chars().rev().filter_map(|c| c.to_digit(10)).enumerate() {
+    for (i, d) in cleaned
+        .chars()
+        .rev()
+        .filter_map(|c| c.to_digit(10))
+        .enumerate()
+    {
         sum += if i % 2 == 1 {
             let doubled = d * 2;
             if doubled > 9 { doubled - 9 } else { doubled }
@@ -229,5 +263,5 @@ fn is_credit_card(text: &str) -> bool {
             d
         };
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }

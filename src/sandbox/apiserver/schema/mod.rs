@@ -77,10 +77,7 @@ impl FieldError {
     pub fn body(&self) -> String {
         let label = self.type_label();
         let mut body = match (&self.type_, &self.bad_value) {
-            (
-                FieldErrorType::Required | FieldErrorType::Forbidden | FieldErrorType::TooLong,
-                _,
-            )
+            (FieldErrorType::Required | FieldErrorType::Forbidden | FieldErrorType::TooLong, _)
             | (_, None) => label.to_string(),
             (_, Some(value)) => format!("{label}: {}", gofmt::bad_value(value)),
         };
@@ -131,7 +128,9 @@ impl StructuralSchema {
     /// `spec.versions[i].schema.`). Patterns and CEL rules are compiled here, once.
     pub fn new(schema: Value) -> Result<Self, Vec<FieldError>> {
         let root = node::Compiler::compile_root(&schema)?;
-        Ok(Self { root: Arc::new(root) })
+        Ok(Self {
+            root: Arc::new(root),
+        })
     }
 
     /// Fills in `default`s, as kube-apiserver does when reading a request body.

@@ -88,7 +88,11 @@ impl Pruner {
     }
 
     fn record(&mut self, key: &str) {
-        let entry = if self.path.is_empty() { key.to_string() } else { format!("{}.{key}", self.path) };
+        let entry = if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.path)
+        };
         self.unknown.push(entry);
     }
 
@@ -174,9 +178,11 @@ impl Pruner {
 pub fn prune_non_nullable_nulls(node: Option<&Node>, value: &mut Value) {
     match value {
         Value::Object(map) => {
-            let schema_of = |key: &str| node.and_then(|n| n.property(key).or_else(|| n.additional_schema()));
+            let schema_of =
+                |key: &str| node.and_then(|n| n.property(key).or_else(|| n.additional_schema()));
             map.retain(|key, child| {
-                !(child.is_null() && schema_of(key).is_some_and(|s| !s.nullable && s.default.is_none()))
+                !(child.is_null()
+                    && schema_of(key).is_some_and(|s| !s.nullable && s.default.is_none()))
             });
             for (key, child) in map.iter_mut() {
                 prune_non_nullable_nulls(schema_of(key), child);

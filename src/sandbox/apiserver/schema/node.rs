@@ -130,7 +130,12 @@ pub struct Compiler {
     errors: Vec<FieldError>,
 }
 
-fn schema_error(type_: FieldErrorType, field: String, bad_value: Option<Value>, detail: &str) -> FieldError {
+fn schema_error(
+    type_: FieldErrorType,
+    field: String,
+    bad_value: Option<Value>,
+    detail: &str,
+) -> FieldError {
     FieldError {
         type_,
         field,
@@ -140,7 +145,9 @@ fn schema_error(type_: FieldErrorType, field: String, bad_value: Option<Value>, 
 }
 
 fn int_of(object: &Map<String, Value>, key: &str) -> Option<i64> {
-    object.get(key).and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)))
+    object
+        .get(key)
+        .and_then(|v| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64)))
 }
 
 fn float_of(object: &Map<String, Value>, key: &str) -> Option<f64> {
@@ -164,8 +171,15 @@ impl Compiler {
         }
     }
 
-    fn error(&mut self, type_: FieldErrorType, field: String, bad_value: Option<Value>, detail: &str) {
-        self.errors.push(schema_error(type_, field, bad_value, detail));
+    fn error(
+        &mut self,
+        type_: FieldErrorType,
+        field: String,
+        bad_value: Option<Value>,
+        detail: &str,
+    ) {
+        self.errors
+            .push(schema_error(type_, field, bad_value, detail));
     }
 
     fn compile(&mut self, schema: &Value, level: Level, path: &str) -> Node {
@@ -212,7 +226,12 @@ impl Compiler {
                         "nullable" => "must be false to be structural",
                         _ => "must be undefined to be structural",
                     };
-                    self.error(FieldErrorType::Forbidden, format!("{path}.{key}"), None, detail);
+                    self.error(
+                        FieldErrorType::Forbidden,
+                        format!("{path}.{key}"),
+                        None,
+                        detail,
+                    );
                 }
             }
         } else if node.embedded_resource && declared_type != "object" {
@@ -237,7 +256,12 @@ impl Compiler {
                 Level::Item => "must not be empty for specified array items",
                 _ => "must not be empty for specified object fields",
             };
-            self.error(FieldErrorType::Required, format!("{path}.type"), None, detail);
+            self.error(
+                FieldErrorType::Required,
+                format!("{path}.type"),
+                None,
+                detail,
+            );
         }
         if level == Level::Root && !declared_type.is_empty() && declared_type != "object" {
             self.error(
@@ -256,7 +280,11 @@ impl Compiler {
             );
         }
 
-        node.format_name = object.get("format").and_then(Value::as_str).unwrap_or("").to_string();
+        node.format_name = object
+            .get("format")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         node.format = supported_format(&node.types, &node.format_name);
 
         if let Some(values) = object.get("enum").and_then(Value::as_array) {
@@ -286,22 +314,25 @@ impl Compiler {
             }
         }
         if let Some(required) = object.get("required").and_then(Value::as_array) {
-            node.required = required.iter().filter_map(Value::as_str).map(str::to_string).collect();
+            node.required = required
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect();
         }
         node.default = object.get("default").cloned();
 
         if let Some(properties) = object.get("properties").and_then(Value::as_object) {
             for (name, sub) in properties {
                 let sub_path = format!("{path}.properties[{name}]");
-                if level != Level::Root && !node.embedded_resource && name == "metadata" && level != Level::Junctor {
-                    // kube only allows metadata (name/generateName) at the root or in embedded resources.
-                    if sub.get("properties").is_some() || sub.get("type").and_then(Value::as_str) != Some("object") {
-                        // Nested `metadata` is an ordinary field for validation purposes.
-                    }
-                }
-                let child_level = if level == Level::Junctor { Level::Junctor } else { Level::Field };
+                let child_level = if level == Level::Junctor {
+                    Level::Junctor
+                } else {
+                    Level::Field
+                };
                 let child = self.compile(sub, child_level, &sub_path);
-                node.property_index.insert(name.clone(), node.properties.len());
+                node.property_index
+                    .insert(name.clone(), node.properties.len());
                 node.properties.push((name.clone(), child));
             }
         }
@@ -325,17 +356,34 @@ impl Compiler {
                         "additionalProperties and properties are mutual exclusive",
                     );
                 }
-                let child_level = if level == Level::Junctor { Level::Junctor } else { Level::Field };
+                let child_level = if level == Level::Junctor {
+                    Level::Junctor
+                } else {
+                    Level::Field
+                };
                 let child = self.compile(sub, child_level, &format!("{path}.additionalProperties"));
                 node.additional = Some(Additional::Schema(Box::new(child)));
             }
             _ => {}
         }
         if let Some(items) = object.get("items") {
-            let child_level = if level == Level::Junctor { Level::Junctor } else { Level::Item };
-            node.items = Some(Box::new(self.compile(items, child_level, &format!("{path}.items"))));
+            let child_level = if level == Level::Junctor {
+                Level::Junctor
+            } else {
+                Level::Item
+            };
+            node.items = Some(Box::new(self.compile(
+                items,
+                child_level,
+                &format!("{path}.items"),
+            )));
         } else if declared_type == "array" && level != Level::Junctor {
-            self.error(FieldErrorType::Required, format!("{path}.items"), None, "must be specified");
+            self.error(
+                FieldErrorType::Required,
+                format!("{path}.items"),
+                None,
+                "must be specified",
+            );
         }
         for (key, list) in [("allOf", 0), ("oneOf", 1), ("anyOf", 2)] {
             if let Some(schemas) = object.get(key).and_then(Value::as_array) {
@@ -352,7 +400,11 @@ impl Compiler {
             }
         }
         if let Some(not) = object.get("not") {
-            node.not = Some(Box::new(self.compile(not, Level::Junctor, &format!("{path}.not"))));
+            node.not = Some(Box::new(self.compile(
+                not,
+                Level::Junctor,
+                &format!("{path}.not"),
+            )));
         }
 
         match object.get("x-kubernetes-list-type").and_then(Value::as_str) {
@@ -367,8 +419,15 @@ impl Compiler {
             ),
             None => {}
         }
-        if let Some(keys) = object.get("x-kubernetes-list-map-keys").and_then(Value::as_array) {
-            node.list_map_keys = keys.iter().filter_map(Value::as_str).map(str::to_string).collect();
+        if let Some(keys) = object
+            .get("x-kubernetes-list-map-keys")
+            .and_then(Value::as_array)
+        {
+            node.list_map_keys = keys
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect();
         }
         if node.list_type == Some(ListType::Map) && node.list_map_keys.is_empty() {
             self.error(
@@ -379,7 +438,10 @@ impl Compiler {
             );
         }
 
-        if let Some(rules) = object.get("x-kubernetes-validations").and_then(Value::as_array) {
+        if let Some(rules) = object
+            .get("x-kubernetes-validations")
+            .and_then(Value::as_array)
+        {
             for (i, rule) in rules.iter().enumerate() {
                 match Rule::compile(rule) {
                     Ok(rule) => node.rules.push(rule),
@@ -399,7 +461,11 @@ impl Compiler {
             .map(|(_, n)| n)
             .chain(node.additional_schema())
             .chain(node.items.as_deref());
-        let (mut rules, mut defaults, mut lists) = (!node.rules.is_empty(), false, node.list_type.is_some_and(|t| t != ListType::Atomic));
+        let (mut rules, mut defaults, mut lists) = (
+            !node.rules.is_empty(),
+            false,
+            node.list_type.is_some_and(|t| t != ListType::Atomic),
+        );
         for child in children {
             rules |= child.has_rules_below;
             defaults |= child.has_defaults_below || child.default.is_some();

@@ -10,7 +10,11 @@ fn schema(spec: Value) -> StructuralSchema {
 }
 
 fn messages(schema: &StructuralSchema, object: Value) -> Vec<String> {
-    schema.validate(&object, None).iter().map(ToString::to_string).collect()
+    schema
+        .validate(&object, None)
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }
 
 fn spec_messages(spec_schema: Value, spec: Value) -> Vec<String> {
@@ -27,11 +31,13 @@ fn crd_schema(kind: &str) -> StructuralSchema {
         .as_ref()
         .and_then(|s| s.open_api_v3_schema.as_ref())
         .expect("openAPIV3Schema");
-    StructuralSchema::new(serde_json::to_value(props).expect("schema to JSON")).expect("CRD schema is structural")
+    StructuralSchema::new(serde_json::to_value(props).expect("schema to JSON"))
+        .expect("CRD schema is structural")
 }
 
 fn obj(fields: Value) -> Value {
-    let mut object = json!({"apiVersion": "portico.dev/v1alpha1", "kind": "X", "metadata": {"name": "a"}});
+    let mut object =
+        json!({"apiVersion": "portico.dev/v1alpha1", "kind": "X", "metadata": {"name": "a"}});
     if let (Some(target), Some(extra)) = (object.as_object_mut(), fields.as_object()) {
         for (k, v) in extra {
             target.insert(k.clone(), v.clone());
@@ -50,13 +56,17 @@ fn minimum_prints_integral_float_bound_as_integer() {
     );
     assert_eq!(
         errors,
-        ["spec.storageGB: Invalid value: 0: spec.storageGB in body should be greater than or equal to 1"]
+        [
+            "spec.storageGB: Invalid value: 0: spec.storageGB in body should be greater than or equal to 1"
+        ]
     );
 }
 
 #[test]
 fn enum_reports_supported_values() {
-    let s = schema(json!({"type": "object", "properties": {"engine": {"type": "string", "enum": ["PostgreSQL", "MySQL"]}}}));
+    let s = schema(
+        json!({"type": "object", "properties": {"engine": {"type": "string", "enum": ["PostgreSQL", "MySQL"]}}}),
+    );
     let errors = s.validate(&json!({"spec": {"engine": "Oracle"}}), None);
     assert_eq!(errors.len(), 1);
     assert_eq!(
@@ -65,12 +75,17 @@ fn enum_reports_supported_values() {
     );
     assert_eq!(errors[0].reason(), "FieldValueNotSupported");
     assert_eq!(errors[0].field, "spec.engine");
-    assert_eq!(errors[0].body(), r#"Unsupported value: "Oracle": supported values: "PostgreSQL", "MySQL""#);
+    assert_eq!(
+        errors[0].body(),
+        r#"Unsupported value: "Oracle": supported values: "PostgreSQL", "MySQL""#
+    );
 }
 
 #[test]
 fn required_has_no_value() {
-    let s = schema(json!({"type": "object", "required": ["model"], "properties": {"model": {"type": "string"}}}));
+    let s = schema(
+        json!({"type": "object", "required": ["model"], "properties": {"model": {"type": "string"}}}),
+    );
     let errors = s.validate(&json!({"spec": {}}), None);
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].to_string(), "spec.model: Required value");
@@ -79,18 +94,29 @@ fn required_has_no_value() {
 
 #[test]
 fn type_errors_name_the_found_type() {
-    let s = schema(json!({"type": "object", "properties": {"storageGB": {"type": "integer", "minimum": 1}}}));
+    let s = schema(
+        json!({"type": "object", "properties": {"storageGB": {"type": "integer", "minimum": 1}}}),
+    );
     let errors = s.validate(&json!({"spec": {"storageGB": "ten"}}), None);
     assert_eq!(
         errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        [r#"spec.storageGB: Invalid value: "string": spec.storageGB in body must be of type integer: "string""#]
+        [
+            r#"spec.storageGB: Invalid value: "string": spec.storageGB in body must be of type integer: "string""#
+        ]
     );
     assert_eq!(errors[0].reason(), "FieldValueTypeInvalid");
-    for (value, found) in [(json!(true), "boolean"), (json!([1]), "array"), (json!({"a": 1}), "object"), (json!(1.5), "number")] {
+    for (value, found) in [
+        (json!(true), "boolean"),
+        (json!([1]), "array"),
+        (json!({"a": 1}), "object"),
+        (json!(1.5), "number"),
+    ] {
         let errors = messages(&s, json!({"spec": {"storageGB": value}}));
         assert_eq!(
             errors[0],
-            format!(r#"spec.storageGB: Invalid value: "{found}": spec.storageGB in body must be of type integer: "{found}""#)
+            format!(
+                r#"spec.storageGB: Invalid value: "{found}": spec.storageGB in body must be of type integer: "{found}""#
+            )
         );
     }
 }
@@ -103,25 +129,37 @@ fn pattern_quotes_the_pattern() {
     );
     assert_eq!(
         errors,
-        [r#"spec.databaseName: Invalid value: "Bad_Name": spec.databaseName in body should match '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'"#]
+        [
+            r#"spec.databaseName: Invalid value: "Bad_Name": spec.databaseName in body should match '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'"#
+        ]
     );
 }
 
 #[test]
 fn max_length_is_too_long_in_bytes_without_value() {
-    let s = schema(json!({"type": "object", "properties": {"name": {"type": "string", "maxLength": 63}, "one": {"type": "string", "maxLength": 1}}}));
-    let errors = s.validate(&json!({"spec": {"name": "x".repeat(64), "one": "ab"}}), None);
+    let s = schema(
+        json!({"type": "object", "properties": {"name": {"type": "string", "maxLength": 63}, "one": {"type": "string", "maxLength": 1}}}),
+    );
+    let errors = s.validate(
+        &json!({"spec": {"name": "x".repeat(64), "one": "ab"}}),
+        None,
+    );
     let rendered: Vec<String> = errors.iter().map(ToString::to_string).collect();
     assert_eq!(
         rendered,
-        ["spec.name: Too long: may not be more than 63 bytes", "spec.one: Too long: may not be more than 1 byte"]
+        [
+            "spec.name: Too long: may not be more than 63 bytes",
+            "spec.one: Too long: may not be more than 1 byte"
+        ]
     );
     assert_eq!(errors[0].reason(), "FieldValueTooLong");
 }
 
 #[test]
 fn lengths_count_characters_not_bytes() {
-    let s = schema(json!({"type": "object", "properties": {"name": {"type": "string", "maxLength": 3, "minLength": 3}}}));
+    let s = schema(
+        json!({"type": "object", "properties": {"name": {"type": "string", "maxLength": 3, "minLength": 3}}}),
+    );
     assert!(messages(&s, json!({"spec": {"name": "äöü"}})).is_empty());
     assert_eq!(
         messages(&s, json!({"spec": {"name": "äö"}})),
@@ -131,7 +169,9 @@ fn lengths_count_characters_not_bytes() {
 
 #[test]
 fn string_checks_stop_at_the_first_failure() {
-    let s = schema(json!({"type": "object", "properties": {"v": {"type": "string", "minLength": 3, "pattern": "^[0-9]+$"}}}));
+    let s = schema(
+        json!({"type": "object", "properties": {"v": {"type": "string", "minLength": 3, "pattern": "^[0-9]+$"}}}),
+    );
     assert_eq!(
         messages(&s, json!({"spec": {"v": "a"}})),
         [r#"spec.v: Invalid value: "a": spec.v in body should be at least 3 chars long"#]
@@ -171,16 +211,21 @@ fn numeric_bounds_and_exclusivity() {
 
 #[test]
 fn float_bounds_on_float_values_print_like_go() {
-    let s = schema(json!({"type": "object", "properties": {"n": {"type": "number", "maximum": 1000000}}}));
+    let s = schema(
+        json!({"type": "object", "properties": {"n": {"type": "number", "maximum": 1000000}}}),
+    );
     assert_eq!(
         messages(&s, json!({"spec": {"n": 1000000.5}})),
-        ["spec.n: Invalid value: 1.0000005e+06: spec.n in body should be less than or equal to 1e+06"]
+        [
+            "spec.n: Invalid value: 1.0000005e+06: spec.n in body should be less than or equal to 1e+06"
+        ]
     );
 }
 
 #[test]
 fn integral_floats_are_integers() {
-    let s = schema(json!({"type": "object", "properties": {"i": {"type": "integer", "minimum": 1}}}));
+    let s =
+        schema(json!({"type": "object", "properties": {"i": {"type": "integer", "minimum": 1}}}));
     assert!(messages(&s, json!({"spec": {"i": 2.0}})).is_empty());
     assert_eq!(
         messages(&s, json!({"spec": {"i": 0.0}})),
@@ -190,7 +235,9 @@ fn integral_floats_are_integers() {
 
 #[test]
 fn non_integral_value_for_integer_reports_type_and_range() {
-    let s = schema(json!({"type": "object", "properties": {"i": {"type": "integer", "format": "int32"}}}));
+    let s = schema(
+        json!({"type": "object", "properties": {"i": {"type": "integer", "format": "int32"}}}),
+    );
     assert_eq!(
         messages(&s, json!({"spec": {"i": 1.5}})),
         [
@@ -209,7 +256,9 @@ fn non_integral_value_for_integer_reports_type_and_range() {
     );
     assert_eq!(
         messages(&s, json!({"spec": {"i": 3000000000i64}})),
-        [r#"<nil>: Invalid value: "": Checked value must be of type integer with format int32 in spec.i"#]
+        [
+            r#"<nil>: Invalid value: "": Checked value must be of type integer with format int32 in spec.i"#
+        ]
     );
 }
 
@@ -236,10 +285,18 @@ fn int32_and_int64_formats() {
         "b": {"type": "number", "format": "double"},
         "c": {"type": "number", "format": "float"}
     }}));
-    assert!(messages(&s, json!({"spec": {"a": 9007199254740993i64, "b": 1e300, "c": 3}})).is_empty());
+    assert!(
+        messages(
+            &s,
+            json!({"spec": {"a": 9007199254740993i64, "b": 1e300, "c": 3}})
+        )
+        .is_empty()
+    );
     assert_eq!(
         messages(&s, json!({"spec": {"c": 1e300}})),
-        [r#"<nil>: Invalid value: "": Checked value must be of type number with format float in spec.c"#]
+        [
+            r#"<nil>: Invalid value: "": Checked value must be of type number with format float in spec.c"#
+        ]
     );
 }
 
@@ -264,7 +321,9 @@ fn booleans_and_nullable() {
 
 #[test]
 fn nullable_enum_still_rejects_null_like_kube() {
-    let s = schema(json!({"type": "object", "properties": {"p": {"type": "string", "nullable": true, "enum": ["A"]}}}));
+    let s = schema(
+        json!({"type": "object", "properties": {"p": {"type": "string", "nullable": true, "enum": ["A"]}}}),
+    );
     assert_eq!(
         messages(&s, json!({"spec": {"p": null}})),
         [r#"spec.p: Unsupported value: null: supported values: "A""#]
@@ -273,9 +332,13 @@ fn nullable_enum_still_rejects_null_like_kube() {
 
 #[test]
 fn non_string_enum_values_are_listed_as_json() {
-    let s = schema(json!({"type": "object", "properties": {"n": {"type": "integer", "enum": [1, 2]}}}));
+    let s =
+        schema(json!({"type": "object", "properties": {"n": {"type": "integer", "enum": [1, 2]}}}));
     assert!(messages(&s, json!({"spec": {"n": 2}})).is_empty());
-    assert_eq!(messages(&s, json!({"spec": {"n": 3}})), [r#"spec.n: Unsupported value: 3: supported values: "1", "2""#]);
+    assert_eq!(
+        messages(&s, json!({"spec": {"n": 3}})),
+        [r#"spec.n: Unsupported value: 3: supported values: "1", "2""#]
+    );
 }
 
 #[test]
@@ -328,7 +391,10 @@ fn map_values_use_dotted_paths_like_kube_openapi() {
         "labels": {"type": "object", "additionalProperties": {"type": "string", "maxLength": 3}}
     }}));
     assert_eq!(
-        messages(&s, json!({"spec": {"labels": {"ok": "abc", "team": 5, "long": "abcd"}}})),
+        messages(
+            &s,
+            json!({"spec": {"labels": {"ok": "abc", "team": 5, "long": "abcd"}}})
+        ),
         [
             r#"spec.labels.team: Invalid value: "integer": spec.labels.team in body must be of type string: "integer""#,
             "spec.labels.long: Too long: may not be more than 3 bytes",
@@ -351,11 +417,16 @@ fn additional_properties_false_forbids_unknown_keys() {
 
 #[test]
 fn nested_items_paths() {
-    let s = schema(json!({"type": "object", "properties": {"items": {"type": "array", "items": {
-        "type": "object", "required": ["name"], "properties": {"name": {"type": "string", "minLength": 2}}
-    }}}}));
+    let s = schema(
+        json!({"type": "object", "properties": {"items": {"type": "array", "items": {
+            "type": "object", "required": ["name"], "properties": {"name": {"type": "string", "minLength": 2}}
+        }}}}),
+    );
     assert_eq!(
-        messages(&s, json!({"spec": {"items": [{"name": "ab"}, {}, {"name": "x"}]}})),
+        messages(
+            &s,
+            json!({"spec": {"items": [{"name": "ab"}, {}, {"name": "x"}]}})
+        ),
         [
             "spec.items[1].name: Required value",
             r#"spec.items[2].name: Invalid value: "x": spec.items[2].name in body should be at least 2 chars long"#,
@@ -373,13 +444,21 @@ fn formats() {
         "ip": {"type": "string", "format": "ipv4"},
         "x": {"type": "string", "format": "no-such-format"}
     }}));
-    assert!(messages(&s, json!({"spec": {
-        "t": "2026-11-25T04:32:58Z", "d": "2026-02-28", "b": "aGVsbG8=",
-        "u": "6f1c7a2e-3c1b-4e8a-9d2f-0a1b2c3d4e5f", "ip": "10.0.0.1", "x": "anything"
-    }}))
-    .is_empty());
+    assert!(
+        messages(
+            &s,
+            json!({"spec": {
+                "t": "2026-11-25T04:32:58Z", "d": "2026-02-28", "b": "aGVsbG8=",
+                "u": "6f1c7a2e-3c1b-4e8a-9d2f-0a1b2c3d4e5f", "ip": "10.0.0.1", "x": "anything"
+            }})
+        )
+        .is_empty()
+    );
     assert_eq!(
-        messages(&s, json!({"spec": {"t": "yesterday", "d": "2026-02-30", "b": "%%", "u": "nope", "ip": "1.2.3"}})),
+        messages(
+            &s,
+            json!({"spec": {"t": "yesterday", "d": "2026-02-30", "b": "%%", "u": "nope", "ip": "1.2.3"}})
+        ),
         [
             r#"spec.t: Invalid value: "yesterday": spec.t in body must be of type date-time: "yesterday""#,
             r#"spec.d: Invalid value: "2026-02-30": spec.d in body must be of type date: "2026-02-30""#,
@@ -392,12 +471,16 @@ fn formats() {
 
 #[test]
 fn int_or_string() {
-    let s = schema(json!({"type": "object", "properties": {"port": {"x-kubernetes-int-or-string": true}}}));
+    let s = schema(
+        json!({"type": "object", "properties": {"port": {"x-kubernetes-int-or-string": true}}}),
+    );
     assert!(messages(&s, json!({"spec": {"port": 80}})).is_empty());
     assert!(messages(&s, json!({"spec": {"port": "http"}})).is_empty());
     assert_eq!(
         messages(&s, json!({"spec": {"port": true}})),
-        [r#"spec.port: Invalid value: "boolean": spec.port in body must be of type integer,string: "boolean""#]
+        [
+            r#"spec.port: Invalid value: "boolean": spec.port in body must be of type integer,string: "boolean""#
+        ]
     );
 }
 
@@ -411,7 +494,10 @@ fn junctors_any_one_all_not() {
     }}));
     assert!(messages(&s, json!({"spec": {"a": 11, "o": 2, "l": 3, "n": "fine"}})).is_empty());
     assert_eq!(
-        messages(&s, json!({"spec": {"a": 5, "o": 7, "l": 4, "n": "forbidden"}})),
+        messages(
+            &s,
+            json!({"spec": {"a": 5, "o": 7, "l": 4, "n": "forbidden"}})
+        ),
         [
             r#"<nil>: Invalid value: "": "spec.a" must validate at least one schema (anyOf)"#,
             "spec.a: Invalid value: 5: spec.a in body should be greater than or equal to 10",
@@ -456,11 +542,16 @@ fn list_type_set_and_map_duplicates() {
 
 #[test]
 fn preserve_unknown_fields_accepts_anything_below() {
-    let s = schema(json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true, "properties": {"known": {"type": "string"}}}));
+    let s = schema(
+        json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true, "properties": {"known": {"type": "string"}}}),
+    );
     let mut object = json!({"spec": {"known": "a", "extra": {"deep": [1, 2]}}, "junk": 1});
     let dropped = s.prune(&mut object);
     assert_eq!(dropped, ["junk"]);
-    assert_eq!(object, json!({"spec": {"known": "a", "extra": {"deep": [1, 2]}}}));
+    assert_eq!(
+        object,
+        json!({"spec": {"known": "a", "extra": {"deep": [1, 2]}}})
+    );
     assert!(s.validate(&object, None).is_empty());
 }
 
@@ -470,7 +561,9 @@ fn embedded_resources_keep_their_meta_fields() {
         "type": "object", "x-kubernetes-embedded-resource": true,
         "properties": {"spec": {"type": "object", "properties": {"size": {"type": "integer"}}}}
     }}}));
-    let mut object = obj(json!({"spec": {"template": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"size": 1, "x": 2}, "y": 3}}}));
+    let mut object = obj(
+        json!({"spec": {"template": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"size": 1, "x": 2}, "y": 3}}}),
+    );
     let dropped = s.prune(&mut object);
     assert_eq!(dropped, ["spec.template.spec.x", "spec.template.y"]);
     assert_eq!(
@@ -496,11 +589,17 @@ fn transition_rule_only_runs_on_update() {
     let s = immutable_engine();
     let new = json!({"spec": {"engine": "MySQL"}});
     assert!(s.validate(&new, None).is_empty());
-    assert!(s.validate(&new, Some(&json!({"spec": {"engine": "MySQL"}}))).is_empty());
+    assert!(
+        s.validate(&new, Some(&json!({"spec": {"engine": "MySQL"}})))
+            .is_empty()
+    );
     assert!(s.validate(&new, Some(&json!({"spec": {}}))).is_empty());
     let errors = s.validate(&new, Some(&json!({"spec": {"engine": "PostgreSQL"}})));
     assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0].to_string(), r#"spec.engine: Invalid value: "MySQL": engine is immutable"#);
+    assert_eq!(
+        errors[0].to_string(),
+        r#"spec.engine: Invalid value: "MySQL": engine is immutable"#
+    );
     assert_eq!(errors[0].reason(), "FieldValueInvalid");
 }
 
@@ -520,10 +619,13 @@ fn rule_without_message_and_message_expression() {
 fn blocking_errors_skip_rules_with_kubes_note() {
     let s = immutable_engine();
     assert_eq!(
-        s.validate(&json!({"spec": {"engine": "Oracle", "size": 1}}), Some(&json!({"spec": {"engine": "MySQL"}})))
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>(),
+        s.validate(
+            &json!({"spec": {"engine": "Oracle", "size": 1}}),
+            Some(&json!({"spec": {"engine": "MySQL"}}))
+        )
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>(),
         [
             r#"spec.engine: Unsupported value: "Oracle": supported values: "PostgreSQL", "MySQL""#,
             "<nil>: Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation",
@@ -537,7 +639,10 @@ fn broken_rules_are_rejected_at_compile_time() {
         "type": "string", "x-kubernetes-validations": [{"rule": "self ==="}]
     }}}))
     .expect_err("rule does not compile");
-    assert_eq!(errors[0].field, "openAPIV3Schema.properties[spec].x-kubernetes-validations[0].rule");
+    assert_eq!(
+        errors[0].field,
+        "openAPIV3Schema.properties[spec].x-kubernetes-validations[0].rule"
+    );
 }
 
 // ---- structural checks ------------------------------------------------------------------------
@@ -553,8 +658,12 @@ fn non_structural_schemas_are_rejected_with_kubes_wording() {
     assert!(rendered.contains(&"openAPIV3Schema.properties[spec].type: Required value: must not be empty for specified object fields".to_string()), "{rendered:?}");
     assert!(rendered.contains(&"openAPIV3Schema.properties[spec].properties[a].items: Required value: must be specified".to_string()), "{rendered:?}");
     assert!(rendered.iter().any(|e| e.starts_with(r#"openAPIV3Schema.properties[bad].pattern: Invalid value: "(": must be a valid regular expression"#)), "{rendered:?}");
-    let root = StructuralSchema::new(json!({"type": "string"})).expect_err("root must be an object");
-    assert_eq!(root[0].to_string(), r#"openAPIV3Schema.type: Invalid value: "string": must be object at the root"#);
+    let root =
+        StructuralSchema::new(json!({"type": "string"})).expect_err("root must be an object");
+    assert_eq!(
+        root[0].to_string(),
+        r#"openAPIV3Schema.type: Invalid value: "string": must be object at the root"#
+    );
 }
 
 // ---- defaulting and pruning ---------------------------------------------------------------------
@@ -587,9 +696,14 @@ fn pruning_reports_sorted_paths_and_keeps_root_meta() {
         "items": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string"}}}},
         "m": {"type": "object", "additionalProperties": {"type": "object", "properties": {"k": {"type": "string"}}}}
     }}));
-    let mut object = obj(json!({"spec": {"foo": 1, "items": [{"name": "a", "bar": 2}], "m": {"x": {"k": "v", "z": 0}}}, "status": {"phase": "x"}}));
+    let mut object = obj(
+        json!({"spec": {"foo": 1, "items": [{"name": "a", "bar": 2}], "m": {"x": {"k": "v", "z": 0}}}, "status": {"phase": "x"}}),
+    );
     let dropped = s.prune(&mut object);
-    assert_eq!(dropped, ["spec.foo", "spec.items[0].bar", "spec.m.x.z", "status"]);
+    assert_eq!(
+        dropped,
+        ["spec.foo", "spec.items[0].bar", "spec.m.x.z", "status"]
+    );
     assert_eq!(
         object,
         json!({"apiVersion": "portico.dev/v1alpha1", "kind": "X", "metadata": {"name": "a"},
@@ -712,7 +826,10 @@ fn managed_database_engine_is_immutable() {
         errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
         [r#"spec.engine: Invalid value: "MySQL": engine is immutable"#]
     );
-    assert!(s.validate(&new, None).is_empty(), "creation has no old value to compare with");
+    assert!(
+        s.validate(&new, None).is_empty(),
+        "creation has no old value to compare with"
+    );
 }
 
 #[test]
@@ -725,7 +842,8 @@ fn managed_database_status_constraints() {
         {"type": "Ready", "status": "True", "reason": "A", "message": "", "lastTransitionTime": "not a time"},
         {"type": "Ready", "status": "False", "reason": "B", "message": ""}
     ]);
-    object["status"]["lastOperation"] = json!({"method": "PUT", "path": "/", "at": "2026-11-25T04:00:00Z", "httpStatus": "201"});
+    object["status"]["lastOperation"] =
+        json!({"method": "PUT", "path": "/", "at": "2026-11-25T04:00:00Z", "httpStatus": "201"});
     assert_eq!(
         messages(&s, object),
         [
@@ -757,10 +875,15 @@ fn ai_model_valid_object_defaults_and_passes() {
     let s = crd_schema("AIModel");
     let mut object = valid_model();
     object["spec"]["promptTemplate"]["variables"] = json!([{"name": "text"}]);
-    object["spec"].as_object_mut().map(|m| m.remove("deletionPolicy"));
+    object["spec"]
+        .as_object_mut()
+        .map(|m| m.remove("deletionPolicy"));
     s.apply_defaults(&mut object);
     assert_eq!(object["spec"]["deletionPolicy"], json!("Delete"));
-    assert_eq!(object["spec"]["promptTemplate"]["variables"][0]["required"], json!(false));
+    assert_eq!(
+        object["spec"]["promptTemplate"]["variables"][0]["required"],
+        json!(false)
+    );
     assert!(s.prune(&mut object).is_empty());
     assert_eq!(s.validate(&object, None), []);
 }
@@ -829,4 +952,11 @@ fn ai_model_status_and_unknown_fields() {
         messages(&s, object),
         ["status.lastOperation.at: Required value"]
     );
+}
+
+#[test]
+fn schemas_can_be_shared_across_threads() {
+    fn shareable<T: Send + Sync + Clone + 'static>() {}
+    shareable::<StructuralSchema>();
+    shareable::<super::FieldError>();
 }

@@ -42,14 +42,19 @@ fn invalid_type(name: &str, type_name: &str, value: &str) -> FieldError {
         type_: FieldErrorType::TypeInvalid,
         field: field_of(name),
         bad_value: Some(Value::String(value.to_string())),
-        detail: format!("{name} in body must be of type {type_name}: {}", gofmt::quote(value)),
+        detail: format!(
+            "{name} in body must be of type {type_name}: {}",
+            gofmt::quote(value)
+        ),
     }
 }
 
 fn number_value(n: GoNumber) -> Value {
     match n {
         GoNumber::Int(i) => Value::from(i),
-        GoNumber::Float(f) => serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null),
+        GoNumber::Float(f) => serde_json::Number::from_f64(f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
     }
 }
 
@@ -65,7 +70,11 @@ fn is_json_integer(f: f64) -> bool {
 /// `strconv.FormatFloat(f, 'f', -1, 64)`.
 fn format_float_fixed(f: f64) -> String {
     let text = format!("{f}");
-    if text.contains('e') { format!("{f:.0}") } else { text }
+    if text.contains('e') {
+        format!("{f:.0}")
+    } else {
+        text
+    }
 }
 
 /// Whether a Go value of `data`'s type converts to `enum_value`'s type and then equals it
@@ -83,7 +92,10 @@ fn enum_matches(data: &Value, enum_value: &Value) -> bool {
         },
         (Value::Number(d), Value::String(e)) => match GoNumber::of(d) {
             GoNumber::Int(d) => {
-                let rune = u32::try_from(d).ok().and_then(char::from_u32).unwrap_or('\u{fffd}');
+                let rune = u32::try_from(d)
+                    .ok()
+                    .and_then(char::from_u32)
+                    .unwrap_or('\u{fffd}');
                 e.chars().eq(std::iter::once(rune))
             }
             GoNumber::Float(_) => false,
@@ -117,7 +129,11 @@ impl SchemaValidation<'_> {
         if !node.types.is_empty() || node.format.is_some() {
             self.type_of(node, value, path);
         }
-        if !node.any_of.is_empty() || !node.one_of.is_empty() || !node.all_of.is_empty() || node.not.is_some() {
+        if !node.any_of.is_empty()
+            || !node.one_of.is_empty()
+            || !node.all_of.is_empty()
+            || node.not.is_some()
+        {
             self.junctors(node, value, path);
         }
         match value {
@@ -151,7 +167,11 @@ impl SchemaValidation<'_> {
             Value::Object(_) => ("object", ""),
             Value::Null => return,
         };
-        let format = if node.format.is_some() { node.format_name.as_str() } else { "" };
+        let format = if node.format.is_some() {
+            node.format_name.as_str()
+        } else {
+            ""
+        };
         let is_float_int = match value {
             Value::Number(n) => match GoNumber::of(n) {
                 GoNumber::Float(f) => is_json_integer(f) && node.has_type("integer"),
@@ -162,15 +182,18 @@ impl SchemaValidation<'_> {
         let is_int_float = schema_type == "integer" && node.has_type("number");
         let string_or_array = matches!(value, Value::String(_) | Value::Array(_));
         let accepted = node.has_type(schema_type) || is_float_int || is_int_float;
-        if !string_or_array && !format.is_empty() && !(accepted || data_format == format) {
+        if !(string_or_array || format.is_empty() || accepted || data_format == format) {
             self.out.push(invalid_type(path, format, data_format));
             return;
         }
-        if !(node.has_type("number") || node.has_type("integer")) && !format.is_empty() && string_or_array {
+        let numeric = node.has_type("number") || node.has_type("integer");
+        if !numeric && !format.is_empty() && string_or_array {
+            // kube-openapi lets a string-format schema accept arrays as well as strings here.
             return;
         }
         if !accepted {
-            self.out.push(invalid_type(path, &node.type_names, schema_type));
+            self.out
+                .push(invalid_type(path, &node.type_names, schema_type));
         }
     }
 
@@ -194,7 +217,10 @@ impl SchemaValidation<'_> {
                 first_failure.get_or_insert(errors);
             }
             if !succeeded {
-                self.out.push(plain(format!("{} must validate at least one schema (anyOf)", gofmt::quote(path))));
+                self.out.push(plain(format!(
+                    "{} must validate at least one schema (anyOf)",
+                    gofmt::quote(path)
+                )));
             }
             self.out.extend(first_failure.unwrap_or_default());
         }
@@ -243,7 +269,10 @@ impl SchemaValidation<'_> {
         if let Some(not) = &node.not
             && self.sub(not, value, path).is_empty()
         {
-            self.out.push(plain(format!("{} must not validate the schema (not)", gofmt::quote(path))));
+            self.out.push(plain(format!(
+                "{} must not validate the schema (not)",
+                gofmt::quote(path)
+            )));
         }
     }
 
@@ -299,22 +328,42 @@ impl SchemaValidation<'_> {
             self.out.push(err);
         }
         if let Some(factor) = node.multiple_of {
-            let boundary = range_check(GoNumber::Float(factor), type_name, format, "MultipleOf", path);
+            let boundary = range_check(
+                GoNumber::Float(factor),
+                type_name,
+                format,
+                "MultipleOf",
+                path,
+            );
             let native = boundary.is_none();
             self.out.extend(boundary);
             self.out.extend(multiple_of(path, n, factor, native));
         }
         if let Some(min) = node.minimum {
-            let boundary = range_check(GoNumber::Float(min), type_name, format, "Minimum boundary", path);
+            let boundary = range_check(
+                GoNumber::Float(min),
+                type_name,
+                format,
+                "Minimum boundary",
+                path,
+            );
             let native = boundary.is_none();
             self.out.extend(boundary);
-            self.out.extend(bound(path, n, min, node.exclusive_minimum, native, false));
+            self.out
+                .extend(bound(path, n, min, node.exclusive_minimum, native, false));
         }
         if let Some(max) = node.maximum {
-            let boundary = range_check(GoNumber::Float(max), type_name, format, "Maximum boundary", path);
+            let boundary = range_check(
+                GoNumber::Float(max),
+                type_name,
+                format,
+                "Maximum boundary",
+                path,
+            );
             let native = boundary.is_none();
             self.out.extend(boundary);
-            self.out.extend(bound(path, n, max, node.exclusive_maximum, native, true));
+            self.out
+                .extend(bound(path, n, max, node.exclusive_maximum, native, true));
         }
     }
 
@@ -328,14 +377,23 @@ impl SchemaValidation<'_> {
         if let Some(min) = node.min_items
             && size < min
         {
-            self.out.push(invalid(path, Value::from(size), format!("{path} in body should have at least {min} items")));
+            self.out.push(invalid(
+                path,
+                Value::from(size),
+                format!("{path} in body should have at least {min} items"),
+            ));
         }
         if let Some(max) = node.max_items
             && size > max
         {
             self.out.push(too_many(path, size, max));
         }
-        if node.unique_items && items.iter().enumerate().any(|(i, a)| items[..i].contains(a)) {
+        if node.unique_items
+            && items
+                .iter()
+                .enumerate()
+                .any(|(i, a)| items[..i].contains(a))
+        {
             self.out.push(invalid(
                 path,
                 Value::String(String::new()),
@@ -345,7 +403,9 @@ impl SchemaValidation<'_> {
     }
 
     fn enumeration(&mut self, node: &Node, value: &Value, path: &str) {
-        if node.enum_values.is_empty() || (!value.is_null() && node.enum_values.iter().any(|e| enum_matches(value, e))) {
+        if node.enum_values.is_empty()
+            || (!value.is_null() && node.enum_values.iter().any(|e| enum_matches(value, e)))
+        {
             return;
         }
         let listing: Vec<String> = node.enum_values.iter().map(enum_listing).collect();
@@ -392,7 +452,11 @@ impl SchemaValidation<'_> {
         }
         for (name, schema) in &node.properties {
             if let Some(value) = map.get(name) {
-                let child = if path.is_empty() { name.clone() } else { format!("{path}.{name}") };
+                let child = if path.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{path}.{name}")
+                };
                 self.value(schema, value, &child);
             }
         }
@@ -419,7 +483,13 @@ fn too_many(path: &str, actual: i64, max: i64) -> FieldError {
 }
 
 /// `IsValueValidAgainstRange`: whether the number fits the declared type and format.
-fn range_check(n: GoNumber, type_name: &str, format: &str, prefix: &str, path: &str) -> Option<FieldError> {
+fn range_check(
+    n: GoNumber,
+    type_name: &str,
+    format: &str,
+    prefix: &str,
+    path: &str,
+) -> Option<FieldError> {
     let text = match n {
         GoNumber::Int(i) => i.to_string(),
         GoNumber::Float(f) => format_float_fixed(f),
@@ -452,7 +522,11 @@ fn multiple_of(path: &str, n: GoNumber, factor: f64, native: bool) -> Option<Fie
                     format!("factor MultipleOf declared for {path} must be positive: {factor}"),
                 ))
             } else if d % factor != 0 {
-                Some(invalid(path, data, format!("{path} in body should be a multiple of {factor}")))
+                Some(invalid(
+                    path,
+                    data,
+                    format!("{path} in body should be a multiple of {factor}"),
+                ))
             } else {
                 None
             }
@@ -463,15 +537,25 @@ fn multiple_of(path: &str, n: GoNumber, factor: f64, native: bool) -> Option<Fie
                 return Some(invalid(
                     path,
                     number_value(GoNumber::Float(factor)),
-                    format!("factor MultipleOf declared for {path} must be positive: {}", gofmt::float(factor)),
+                    format!(
+                        "factor MultipleOf declared for {path} must be positive: {}",
+                        gofmt::float(factor)
+                    ),
                 ));
             }
-            let quotient = if factor < 1.0 { 1.0 / factor * d } else { d / factor };
+            let quotient = if factor < 1.0 {
+                1.0 / factor * d
+            } else {
+                d / factor
+            };
             (!is_json_integer(quotient)).then(|| {
                 invalid(
                     path,
                     data,
-                    format!("{path} in body should be a multiple of {}", gofmt::float(factor)),
+                    format!(
+                        "{path} in body should be a multiple of {}",
+                        gofmt::float(factor)
+                    ),
                 )
             })
         }
@@ -479,7 +563,14 @@ fn multiple_of(path: &str, n: GoNumber, factor: f64, native: bool) -> Option<Fie
 }
 
 /// `MinimumNativeType` / `MaximumNativeType`: integers compare against the truncated bound.
-fn bound(path: &str, n: GoNumber, limit: f64, exclusive: bool, native: bool, is_max: bool) -> Option<FieldError> {
+fn bound(
+    path: &str,
+    n: GoNumber,
+    limit: f64,
+    exclusive: bool,
+    native: bool,
+    is_max: bool,
+) -> Option<FieldError> {
     let (violated, shown) = match n {
         GoNumber::Int(d) if native => {
             let limit = limit as i64;
@@ -509,12 +600,20 @@ fn bound(path: &str, n: GoNumber, limit: f64, exclusive: bool, native: bool, is_
         (false, false) => "greater than or equal to",
         (false, true) => "greater than",
     };
-    Some(invalid(path, number_value(n), format!("{path} in body should be {relation} {shown}")))
+    Some(invalid(
+        path,
+        number_value(n),
+        format!("{path} in body should be {relation} {shown}"),
+    ))
 }
 
 /// A `field.Path` as kube renders it: `a.b`, `a[0]`, `a[key]`.
 pub fn child(path: &str, name: &str) -> String {
-    if path.is_empty() { name.to_string() } else { format!("{path}.{name}") }
+    if path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}.{name}")
+    }
 }
 
 pub fn index(path: &str, i: usize) -> String {
@@ -600,7 +699,13 @@ fn list_map(node: &Node, items: &[Value], path: &str, out: &mut Vec<FieldError>)
     let single_key = node.list_map_keys.len() == 1;
     let comparable: Vec<Option<&Value>> = keys
         .iter()
-        .map(|k| if single_key { k.as_object().and_then(|m| m.values().next()) } else { Some(k) })
+        .map(|k| {
+            if single_key {
+                k.as_object().and_then(|m| m.values().next())
+            } else {
+                Some(k)
+            }
+        })
         .collect();
     for i in duplicate_indices(comparable.into_iter()) {
         out.push(FieldError {

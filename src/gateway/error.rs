@@ -121,7 +121,7 @@ impl fmt::Display for GatewayError {
         write!(
             f,
             "failed to call the gateway: {} [{}]",
-            self.kind, self.call
+            self.inner.0, self.inner.1
         )
     }
 }

@@ -121,9 +121,11 @@ impl Store {
 }
 
 /// The login role of a database: `<namespace>_<name>` (`_` never occurs in either, so the
-/// mapping is unambiguous), shortened with a digest suffix to PostgreSQL's 63-byte limit.
+/// mapping is unambiguous), prefixed with `u_` where PostgreSQL reserves the name (`pg_…`), and
+/// shortened with a digest suffix to PostgreSQL's 63-byte limit.
 pub(crate) fn role_name(namespace: &str, name: &str) -> String {
-    let full = format!("{namespace}_{name}");
+    let prefix = if namespace == "pg" { "u_" } else { "" };
+    let full = format!("{prefix}{namespace}_{name}");
     if full.len() <= 63 {
         return full;
     }
@@ -141,6 +143,7 @@ mod tests {
     #[test]
     fn role_names_fit_postgres() {
         assert_eq!(role_name("team-a", "orders"), "team-a_orders");
+        assert_eq!(role_name("pg", "orders"), "u_pg_orders");
         let long = role_name(&"a".repeat(63), &"b".repeat(63));
         assert_eq!(long.len(), 63);
         assert_ne!(long, role_name(&"a".repeat(63), &"c".repeat(63)));

@@ -1,6 +1,7 @@
 //! Gateway contract scenarios: `GatewayClient` against a real `portico gateway` on loopback.
 
 mod conformance;
+mod postgres;
 
 use std::time::{Duration, Instant};
 

@@ -721,9 +721,7 @@ fn classify(error: ProgenitorError<types::Error>, observed: Observed) -> Gateway
             let status = response.status().as_u16();
             let retry_after = parse_retry_after(response.headers().get(RETRY_AFTER))
                 .or(observed_retry_after)
-                .or(response
-                    .retry_after_seconds
-                    .map(|s| Duration::from_secs(s.max(0) as u64)));
+                .or(response.retry_after_seconds.map(Duration::from_secs));
             let body = response.into_inner();
             GatewayErrorKind::Status {
                 status,

@@ -101,10 +101,19 @@ pub enum GatewayErrorKind {
 /// A failed gateway call: why, and the call record.
 ///
 /// Neither `Display` nor `Debug` can show the token: it is never stored here.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct GatewayError {
-    kind: GatewayErrorKind,
-    call: CallRecord,
+    // Boxed: results travel through every reconcile, and the error is the rare, large side.
+    inner: Box<(GatewayErrorKind, CallRecord)>,
+}
+
+impl fmt::Debug for GatewayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatewayError")
+            .field("kind", &self.inner.0)
+            .field("call", &self.inner.1)
+            .finish()
+    }
 }
 
 impl fmt::Display for GatewayError {
@@ -112,44 +121,46 @@ impl fmt::Display for GatewayError {
         write!(
             f,
             "failed to call the gateway: {} [{}]",
-            self.kind, self.call
+            self.inner.0, self.inner.1
         )
     }
 }
 
 impl std::error::Error for GatewayError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.kind)
+        Some(&self.inner.0)
     }
 }
 
 impl GatewayError {
     pub(crate) fn new(kind: GatewayErrorKind, call: CallRecord) -> Self {
-        GatewayError { kind, call }
+        GatewayError {
+            inner: Box::new((kind, call)),
+        }
     }
 
     /// Why the call failed.
     pub fn kind(&self) -> &GatewayErrorKind {
-        &self.kind
+        &self.inner.0
     }
 
     /// The call that failed.
     pub fn call(&self) -> &CallRecord {
-        &self.call
+        &self.inner.1
     }
 
     /// The HTTP status, if a response arrived.
     pub fn status(&self) -> Option<u16> {
-        match &self.kind {
+        match &self.inner.0 {
             GatewayErrorKind::Status { status, .. } => Some(*status),
-            _ => self.call.http_status,
+            _ => self.inner.1.http_status,
         }
     }
 
     /// The gateway's error code (`invalid`, `conflict`, …) or a local one (`no_token`,
     /// `invalid_request`, `timeout`, `connect`, `malformed_response`).
     pub fn code(&self) -> &str {
-        match &self.kind {
+        match &self.inner.0 {
             GatewayErrorKind::NoToken => "no_token",
             GatewayErrorKind::InvalidRequest(_) => "invalid_request",
             GatewayErrorKind::Status { code, .. } => code,
@@ -161,7 +172,7 @@ impl GatewayError {
 
     /// The human-readable message (the gateway's, when it sent one).
     pub fn message(&self) -> String {
-        match &self.kind {
+        match &self.inner.0 {
             GatewayErrorKind::Status { message, .. } => message.clone(),
             other => other.to_string(),
         }
@@ -169,7 +180,7 @@ impl GatewayError {
 
     /// Invalid fields named by the gateway.
     pub fn details(&self) -> &[ErrorDetail] {
-        match &self.kind {
+        match &self.inner.0 {
             GatewayErrorKind::Status { details, .. } => details,
             _ => &[],
         }
@@ -177,7 +188,7 @@ impl GatewayError {
 
     /// `Retry-After` as the gateway sent it.
     pub fn retry_after(&self) -> Option<Duration> {
-        match &self.kind {
+        match &self.inner.0 {
             GatewayErrorKind::Status { retry_after, .. } => *retry_after,
             _ => None,
         }
@@ -185,7 +196,7 @@ impl GatewayError {
 
     /// What the caller should do about it.
     pub fn class(&self) -> ErrorClass {
-        match &self.kind {
+        match &self.inner.0 {
             GatewayErrorKind::NoToken | GatewayErrorKind::InvalidRequest(_) => ErrorClass::Terminal,
             GatewayErrorKind::Status {
                 status,

@@ -37,10 +37,10 @@ impl SharedLimiter {
     /// Makes every caller wait until `wait` from now (never shortens an existing pause).
     pub(crate) fn pause_for(&self, wait: Duration) {
         let until = Instant::now() + wait;
-        if let Ok(mut paused) = self.inner.paused_until.lock() {
-            if paused.is_none_or(|current| current < until) {
-                *paused = Some(until);
-            }
+        if let Ok(mut paused) = self.inner.paused_until.lock()
+            && paused.is_none_or(|current| current < until)
+        {
+            *paused = Some(until);
         }
     }
 

@@ -63,11 +63,18 @@ async fn run_operator(command: RunCommand) -> anyhow::Result<()> {
 #[derive(Debug, clap::Args)]
 struct CrdArgs {
     /// Write one file per CRD (`<plural>.<group>.yaml`) into this directory instead of printing.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "reference")]
     write_dir: Option<std::path::PathBuf>,
+    /// Print the Markdown field reference (what `docs/crd-reference.md` holds) instead of YAML.
+    #[arg(long)]
+    reference: bool,
 }
 
 fn print_crds(args: CrdArgs) -> anyhow::Result<()> {
+    if args.reference {
+        print!("{}", portico::api::crd_reference());
+        return Ok(());
+    }
     match args.write_dir {
         None => print!("{}", portico::api::crds_yaml()?),
         Some(dir) => {

@@ -59,9 +59,14 @@ fn per_second(count: usize, elapsed: Duration) -> f64 {
 }
 
 async fn bench() {
-    let server = ApiServer::start(ApiServerConfig::default()).await.expect("server starts");
+    let server = ApiServer::start(ApiServerConfig::default())
+        .await
+        .expect("server starts");
     let base = format!("{}/api/v1/namespaces/default/configmaps", server.url());
-    let http = reqwest::Client::builder().pool_max_idle_per_host(CONCURRENCY).build().expect("client");
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONCURRENCY)
+        .build()
+        .expect("client");
     let payload: Arc<str> = Arc::from("x".repeat(VALUE_BYTES));
 
     let elapsed = {
@@ -91,7 +96,14 @@ async fn bench() {
     let started = Instant::now();
     let mut bytes = 0;
     for _ in 0..lists {
-        let body = http.get(&base).send().await.expect("list").bytes().await.expect("body");
+        let body = http
+            .get(&base)
+            .send()
+            .await
+            .expect("list")
+            .bytes()
+            .await
+            .expect("body");
         bytes += body.len();
     }
     let elapsed = started.elapsed();
@@ -108,8 +120,14 @@ async fn bench() {
     let mut token = String::new();
     loop {
         let url = format!("{base}?limit=500&continue={token}");
-        let page: serde_json::Value =
-            http.get(&url).send().await.expect("page").json().await.expect("json");
+        let page: serde_json::Value = http
+            .get(&url)
+            .send()
+            .await
+            .expect("page")
+            .json()
+            .await
+            .expect("json");
         pages += 1;
         match page["metadata"]["continue"].as_str() {
             Some(next) if !next.is_empty() => token = next.to_string(),
@@ -123,7 +141,11 @@ async fn bench() {
 
     let started = Instant::now();
     for _ in 0..lists {
-        let body = http.get(format!("{base}?labelSelector=shard%3D3")).send().await.expect("list");
+        let body = http
+            .get(format!("{base}?labelSelector=shard%3D3"))
+            .send()
+            .await
+            .expect("list");
         let _ = body.bytes().await;
     }
     println!(
@@ -132,14 +154,25 @@ async fn bench() {
     );
 
     // Watch fan-out: WATCHERS watchers from the current version, WATCHED_UPDATES updates.
-    let from: serde_json::Value =
-        http.get(format!("{base}?limit=1")).send().await.expect("rv").json().await.expect("json");
-    let from = from["metadata"]["resourceVersion"].as_str().unwrap_or("0").to_string();
+    let from: serde_json::Value = http
+        .get(format!("{base}?limit=1"))
+        .send()
+        .await
+        .expect("rv")
+        .json()
+        .await
+        .expect("json");
+    let from = from["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or("0")
+        .to_string();
     let received = Arc::new(AtomicU64::new(0));
     let mut watchers = Vec::new();
     for _ in 0..WATCHERS {
         let response = http
-            .get(format!("{base}?watch=true&resourceVersion={from}&timeoutSeconds=600"))
+            .get(format!(
+                "{base}?watch=true&resourceVersion={from}&timeoutSeconds=600"
+            ))
             .send()
             .await
             .expect("watch");

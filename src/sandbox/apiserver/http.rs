@@ -514,7 +514,9 @@ async fn handle_resource(
             if deleted.committed.removed {
                 Ok(value_response(200, &success_status(served, object)))
             } else {
-                Ok(object_response(202, served, object, &[]))
+                // kube-apiserver answers 200 with the object while finalizers hold it (202 only
+                // when a client explicitly asked for orphanDependents=false).
+                Ok(object_response(200, served, object, &[]))
             }
         }
         "deletecollection" => {

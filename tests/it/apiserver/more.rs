@@ -877,3 +877,69 @@ async fn foreground_deletion_waits_for_dependents() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn concurrent_writes_reach_a_watcher_complete_and_in_order() {
+    let (_server, client) = start().await;
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    for index in 0..4 {
+        let cm: ConfigMap =
+            serde_json::from_value(json!({"metadata": {"name": format!("c{index}")}})).expect("cm");
+        configmaps
+            .create(&PostParams::default(), &cm)
+            .await
+            .expect("create");
+    }
+    let start_rv = configmaps
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .metadata
+        .resource_version
+        .expect("rv");
+    let mut watch = configmaps
+        .watch(&kube::api::WatchParams::default().timeout(30), &start_rv)
+        .await
+        .expect("watch")
+        .boxed();
+    let writers: Vec<_> = (0..8)
+        .map(|writer| {
+            let configmaps = configmaps.clone();
+            tokio::spawn(async move {
+                for round in 0..50 {
+                    let patch = json!({"data": {format!("w{writer}"): round.to_string()}});
+                    configmaps
+                        .patch(
+                            &format!("c{}", round % 4),
+                            &PatchParams::default(),
+                            &Patch::Merge(&patch),
+                        )
+                        .await
+                        .expect("patch");
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    let mut last = start_rv.parse::<u64>().expect("numeric");
+    let mut modified = 0;
+    while modified < 400 {
+        match watch.try_next().await.expect("event").expect("open") {
+            kube::api::WatchEvent::Modified(cm) => {
+                let rv: u64 = cm
+                    .metadata
+                    .resource_version
+                    .expect("rv")
+                    .parse()
+                    .expect("numeric");
+                assert_eq!(rv, last + 1, "no event missed or reordered");
+                last = rv;
+                modified += 1;
+            }
+            kube::api::WatchEvent::Bookmark(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

@@ -438,6 +438,22 @@ async fn strict_field_validation_rejects_unknown_fields() {
         status.message,
         "strict decoding error: unknown field \"spec.foo\""
     );
+
+    let url = "/apis/portico.dev/v1alpha1/namespaces/default/aimodels?fieldValidation=Warn";
+    let request = http::Request::post(url)
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&body).expect("json"))
+        .expect("request");
+    let response = client
+        .send(request.map(kube::client::Body::from))
+        .await
+        .expect("warned");
+    assert_eq!(response.status(), 201);
+    let warning = response.headers().get("warning").expect("warning header");
+    assert_eq!(
+        warning.to_str().expect("ascii"),
+        r#"299 - "unknown field \"spec.foo\"""#
+    );
 }
 
 #[tokio::test]

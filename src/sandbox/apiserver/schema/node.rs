@@ -89,10 +89,18 @@ pub struct Node {
 
 impl Node {
     pub fn property(&self, name: &str) -> Option<&Node> {
-        self.property_index
-            .get(name)
-            .and_then(|&i| self.properties.get(i))
+        self.property_position(name)
+            .and_then(|i| self.properties.get(i))
             .map(|(_, node)| node)
+    }
+
+    /// Where a property sits in schema order.
+    pub fn property_position(&self, name: &str) -> Option<usize> {
+        // A short scan beats hashing for the handful of properties most objects have.
+        if self.properties.len() <= 12 {
+            return self.properties.iter().position(|(n, _)| n == name);
+        }
+        self.property_index.get(name).copied()
     }
 
     /// The schema for a map key that is not a declared property.

@@ -6,6 +6,7 @@ use super::gofmt::{self, GoNumber};
 use super::node::{Additional, Format, ListType, Node};
 use super::{FieldError, FieldErrorType};
 use serde_json::{Map, Value};
+use std::fmt::Write as _;
 
 /// The field of an error kube-openapi reported under `name` (`nil.Child(name)` in kube).
 fn field_of(name: &str) -> String {
@@ -65,16 +66,6 @@ fn plural(count: i64, singular: &str, plural: &str) -> String {
 /// `swag.IsFloat64AJSONInteger`.
 fn is_json_integer(f: f64) -> bool {
     f.is_finite() && f.abs() <= 9_007_199_254_740_992.0 && f.fract() == 0.0
-}
-
-/// `strconv.FormatFloat(f, 'f', -1, 64)`.
-fn format_float_fixed(f: f64) -> String {
-    let text = format!("{f}");
-    if text.contains('e') {
-        format!("{f:.0}")
-    } else {
-        text
-    }
 }
 
 /// Whether a Go value of `data`'s type converts to `enum_value`'s type and then equals it
@@ -369,8 +360,11 @@ impl SchemaValidation<'_> {
 
     fn array(&mut self, node: &Node, items: &[Value], path: &str) {
         if let Some(item_schema) = &node.items {
+            let mut child = String::with_capacity(path.len() + 8);
             for (i, item) in items.iter().enumerate() {
-                self.value(item_schema, item, &format!("{path}[{i}]"));
+                child.clear();
+                let _ = write!(child, "{path}[{i}]");
+                self.value(item_schema, item, &child);
             }
         }
         let size = items.len() as i64;
@@ -444,19 +438,35 @@ impl SchemaValidation<'_> {
                 }
             }
             Some(Additional::Schema(schema)) => {
+                let mut child = String::with_capacity(path.len() + 16);
                 for (key, value) in map.iter().filter(|(k, _)| node.property(k).is_none()) {
-                    self.value(schema, value, &format!("{path}.{key}"));
+                    child.clear();
+                    child.push_str(path);
+                    child.push('.');
+                    child.push_str(key);
+                    self.value(schema, value, &child);
                 }
             }
             Some(Additional::Allowed) | None => {}
         }
-        for (name, schema) in &node.properties {
-            if let Some(value) = map.get(name) {
-                let child = if path.is_empty() {
-                    name.clone()
-                } else {
-                    format!("{path}.{name}")
-                };
+        // Visit present properties in schema order without hashing every schema property.
+        let mut present: Vec<(usize, &str, &Value)> = map
+            .iter()
+            .filter_map(|(k, v)| node.property_position(k).map(|i| (i, k.as_str(), v)))
+            .collect();
+        present.sort_unstable_by_key(|(i, _, _)| *i);
+        let mut child = String::with_capacity(path.len() + 24);
+        for (position, name, value) in present {
+            let Some((_, schema)) = node.properties.get(position) else {
+                continue;
+            };
+            {
+                child.clear();
+                if !path.is_empty() {
+                    child.push_str(path);
+                    child.push('.');
+                }
+                child.push_str(name);
                 self.value(schema, value, &child);
             }
         }
@@ -482,7 +492,8 @@ fn too_many(path: &str, actual: i64, max: i64) -> FieldError {
     }
 }
 
-/// `IsValueValidAgainstRange`: whether the number fits the declared type and format.
+/// `IsValueValidAgainstRange`: whether the number, printed as Go prints it and parsed back as
+/// the declared type and format, fits (computed numerically here, to the same result).
 fn range_check(
     n: GoNumber,
     type_name: &str,
@@ -490,14 +501,17 @@ fn range_check(
     prefix: &str,
     path: &str,
 ) -> Option<FieldError> {
-    let text = match n {
-        GoNumber::Int(i) => i.to_string(),
-        GoNumber::Float(f) => format_float_fixed(f),
-    };
-    let fits = match (type_name, format) {
-        ("integer", "int32") => text.parse::<i32>().is_ok(),
-        ("integer", _) => text.parse::<i64>().is_ok(),
-        (_, "float") => text.parse::<f32>().is_ok_and(f32::is_finite),
+    const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
+    let fits = match (type_name, format, n) {
+        ("integer", "int32", GoNumber::Int(i)) => i32::try_from(i).is_ok(),
+        ("integer", "int32", GoNumber::Float(f)) => {
+            f.fract() == 0.0 && f >= f64::from(i32::MIN) && f <= f64::from(i32::MAX)
+        }
+        ("integer", _, GoNumber::Int(_)) => true,
+        ("integer", _, GoNumber::Float(f)) => {
+            f.fract() == 0.0 && (-TWO_POW_63..TWO_POW_63).contains(&f)
+        }
+        (_, "float", GoNumber::Float(f)) => f.abs() <= f64::from(f32::MAX),
         _ => true,
     };
     if fits {
@@ -631,13 +645,13 @@ pub fn list_sets_and_maps(node: &Node, value: &Value, path: &str, out: &mut Vec<
     }
     match value {
         Value::Object(map) => {
-            if let Some(schema) = node.additional_schema() {
+            if let Some(schema) = node.additional_schema().filter(|s| s.has_list_checks_below) {
                 for (k, v) in map {
                     list_sets_and_maps(schema, v, &key(path, k), out);
                 }
             }
             for (k, v) in map {
-                if let Some(schema) = node.property(k) {
+                if let Some(schema) = node.property(k).filter(|s| s.has_list_checks_below) {
                     list_sets_and_maps(schema, v, &child(path, k), out);
                 }
             }
@@ -657,7 +671,7 @@ pub fn list_sets_and_maps(node: &Node, value: &Value, path: &str, out: &mut Vec<
                 Some(ListType::Map) => list_map(node, items, path, out),
                 _ => {}
             }
-            if let Some(item_schema) = &node.items {
+            if let Some(item_schema) = node.items.as_deref().filter(|s| s.has_list_checks_below) {
                 for (i, item) in items.iter().enumerate() {
                     list_sets_and_maps(item_schema, item, &index(path, i), out);
                 }

@@ -154,12 +154,13 @@ impl StructuralSchema {
 
     /// Validates an object (after defaulting and pruning). `old` is the stored object on update,
     /// for transition rules. Empty means valid. Order: schema errors (kube-openapi, properties
-    /// in schema order, then `required`), list-type duplicates, then CEL rules, which like kube
-    /// are skipped with a note when a blocking error (unsupported, required, too long, too many,
-    /// wrong type) was found.
+    /// in schema order, then `required`), embedded resources' apiVersion/kind, list-type
+    /// duplicates, then CEL rules, which like kube are skipped with a note when a blocking error
+    /// (unsupported, required, too long, too many, wrong type) was found.
     pub fn validate(&self, object: &Value, old: Option<&Value>) -> Vec<FieldError> {
         let mut errors = Vec::new();
         validate::SchemaValidation { out: &mut errors }.value(&self.root, object, "");
+        validate::embedded_resources(&self.root, object, "", &mut errors);
         let old_lists_valid = old.is_none_or(|old| {
             let mut old_errors = Vec::new();
             validate::list_sets_and_maps(&self.root, old, "", &mut old_errors);

@@ -85,6 +85,8 @@ pub struct Node {
     pub has_defaults_below: bool,
     /// Whether this node or any below it has list-type set/map semantics to check.
     pub has_list_checks_below: bool,
+    /// Whether this node or any below it is an embedded resource.
+    pub has_embedded_below: bool,
 }
 
 impl Node {
@@ -469,6 +471,7 @@ impl Compiler {
             .map(|(_, n)| n)
             .chain(node.additional_schema())
             .chain(node.items.as_deref());
+        let mut embedded = node.embedded_resource;
         let (mut rules, mut defaults, mut lists) = (
             !node.rules.is_empty(),
             false,
@@ -478,7 +481,9 @@ impl Compiler {
             rules |= child.has_rules_below;
             defaults |= child.has_defaults_below || child.default.is_some();
             lists |= child.has_list_checks_below;
+            embedded |= child.has_embedded_below;
         }
+        node.has_embedded_below = embedded;
         node.has_rules_below = rules;
         node.has_defaults_below = defaults;
         node.has_list_checks_below = lists;

@@ -960,3 +960,56 @@ fn schemas_can_be_shared_across_threads() {
     shareable::<StructuralSchema>();
     shareable::<super::FieldError>();
 }
+
+#[test]
+fn embedded_resources_need_api_version_and_kind() {
+    let s = schema(
+        json!({"type": "object", "properties": {"templates": {"type": "array", "items": {
+            "type": "object", "x-kubernetes-embedded-resource": true, "x-kubernetes-preserve-unknown-fields": true
+        }}}}),
+    );
+    assert!(
+        messages(
+            &s,
+            json!({"spec": {"templates": [{"apiVersion": "apps/v1", "kind": "Deployment"}]}})
+        )
+        .is_empty()
+    );
+    assert_eq!(
+        messages(
+            &s,
+            json!({"spec": {"templates": [{}, {"apiVersion": "a/b/c", "kind": "Not_A_Kind"}, {"apiVersion": 1, "kind": ""}]}})
+        ),
+        [
+            "spec.templates[0].apiVersion: Required value",
+            "spec.templates[0].kind: Required value",
+            r#"spec.templates[1].apiVersion: Invalid value: "a/b/c": unexpected GroupVersion string: a/b/c"#,
+            r#"spec.templates[1].kind: Invalid value: "Not_A_Kind": may have mixed case, but should otherwise match: a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"#,
+            "spec.templates[2].apiVersion: Invalid value: 1: must be a string",
+            r#"spec.templates[2].kind: Invalid value: "": must not be empty"#,
+        ]
+    );
+}
+
+#[test]
+fn date_time_follows_strfmt() {
+    let s = schema(
+        json!({"type": "object", "properties": {"t": {"type": "string", "format": "date-time"}}}),
+    );
+    for ok in [
+        "2026-11-25T04:00:00Z",
+        "2026-11-25t04:00:00.123+02:00",
+        "2024-02-29T23:59:59z",
+    ] {
+        assert!(messages(&s, json!({"spec": {"t": ok}})).is_empty(), "{ok}");
+    }
+    for bad in [
+        "2026-11-25T24:00:00Z",
+        "2026-11-25T04:00:00",
+        "2026-11-25 04:00:00Z",
+        "2025-02-29T00:00:00Z",
+        "2026-1-25T04:00:00Z",
+    ] {
+        assert_eq!(messages(&s, json!({"spec": {"t": bad}})).len(), 1, "{bad}");
+    }
+}

@@ -758,3 +758,133 @@ fn duplicate_indices<'a>(items: impl Iterator<Item = Option<&'a Value>>) -> Vec<
     }
     duplicates
 }
+
+fn required(field: String) -> FieldError {
+    FieldError {
+        type_: FieldErrorType::Required,
+        field,
+        bad_value: None,
+        detail: String::new(),
+    }
+}
+
+fn invalid_at(field: String, bad_value: Value, detail: impl Into<String>) -> FieldError {
+    FieldError {
+        type_: FieldErrorType::Invalid,
+        field,
+        bad_value: Some(bad_value),
+        detail: detail.into(),
+    }
+}
+
+/// `schemaobjectmeta.Validate` for embedded resources below the root: `apiVersion` and `kind`
+/// present and well-formed. (Their `metadata` is not checked here.)
+pub fn embedded_resources(node: &Node, value: &Value, path: &str, out: &mut Vec<FieldError>) {
+    if !node.has_embedded_below {
+        return;
+    }
+    match value {
+        Value::Object(map) => {
+            if node.embedded_resource {
+                embedded_type_meta(map, path, out);
+            }
+            for (k, v) in map {
+                if let Some(schema) = node.property(k) {
+                    embedded_resources(schema, v, &child(path, k), out);
+                } else if let Some(schema) = node.additional_schema() {
+                    embedded_resources(schema, v, &key(path, k), out);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = node.items.as_deref().filter(|s| s.has_embedded_below) {
+                for (i, item) in items.iter().enumerate() {
+                    embedded_resources(item_schema, item, &index(path, i), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+const DNS1035_LABEL_FMT: &str = "[a-z]([-a-z0-9]*[a-z0-9])?";
+
+fn is_dns1035_label(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    let (Some(first), Some(last)) = (bytes.first(), bytes.last()) else {
+        return false;
+    };
+    first.is_ascii_lowercase()
+        && (last.is_ascii_lowercase() || last.is_ascii_digit())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+}
+
+fn embedded_type_meta(map: &Map<String, Value>, path: &str, out: &mut Vec<FieldError>) {
+    let api_version_path = child(path, "apiVersion");
+    let kind_path = child(path, "kind");
+    if !map.contains_key("apiVersion") {
+        out.push(required(api_version_path.clone()));
+    }
+    if !map.contains_key("kind") {
+        out.push(required(kind_path.clone()));
+    }
+    for (k, v) in map {
+        match (k.as_str(), v) {
+            ("apiVersion", Value::String(api_version)) if api_version.is_empty() => {
+                out.push(invalid_at(
+                    api_version_path.clone(),
+                    v.clone(),
+                    "must not be empty",
+                ));
+            }
+            ("apiVersion", Value::String(api_version))
+                if api_version != "/" && api_version.matches('/').count() > 1 =>
+            {
+                out.push(invalid_at(
+                    api_version_path.clone(),
+                    v.clone(),
+                    format!("unexpected GroupVersion string: {api_version}"),
+                ));
+            }
+            ("kind", Value::String(kind)) if kind.is_empty() => {
+                out.push(invalid_at(
+                    kind_path.clone(),
+                    v.clone(),
+                    "must not be empty",
+                ));
+            }
+            ("kind", Value::String(kind)) => {
+                let lower = kind.to_lowercase();
+                let mut problems = Vec::new();
+                if lower.len() > 63 {
+                    problems.push("must be no more than 63 characters".to_string());
+                }
+                if !is_dns1035_label(&lower) {
+                    problems.push(format!(
+                        "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '{DNS1035_LABEL_FMT}')"
+                    ));
+                }
+                if !problems.is_empty() {
+                    out.push(invalid_at(
+                        kind_path.clone(),
+                        v.clone(),
+                        format!(
+                            "may have mixed case, but should otherwise match: {}",
+                            problems.join(",")
+                        ),
+                    ));
+                }
+            }
+            ("apiVersion", Value::String(_)) => {}
+            ("apiVersion", _) => out.push(invalid_at(
+                api_version_path.clone(),
+                v.clone(),
+                "must be a string",
+            )),
+            ("kind", _) => out.push(invalid_at(kind_path.clone(), v.clone(), "must be a string")),
+            _ => {}
+        }
+    }
+}

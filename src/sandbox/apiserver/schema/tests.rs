@@ -1013,3 +1013,170 @@ fn date_time_follows_strfmt() {
         assert_eq!(messages(&s, json!({"spec": {"t": bad}})).len(), 1, "{bad}");
     }
 }
+
+const RULES_SKIPPED: &str = "<nil>: Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation";
+
+/// Sets one field (JSON pointer) of a valid object and checks the single error it causes.
+fn single_field_cases(s: &StructuralSchema, valid: &Value, cases: &[(&str, Value, &str)]) {
+    for (pointer, value, expected) in cases {
+        let mut object = valid.clone();
+        *object.pointer_mut(pointer).expect("field exists") = value.clone();
+        let errors: Vec<String> = messages(s, object)
+            .into_iter()
+            .filter(|e| e != RULES_SKIPPED)
+            .collect();
+        assert_eq!(errors, [expected.to_string()], "{pointer} = {value}");
+    }
+}
+
+#[test]
+fn ai_model_bounds_field_by_field() {
+    let s = crd_schema("AIModel");
+    let s256 = "a".repeat(254);
+    single_field_cases(
+        &s,
+        &valid_model(),
+        &[
+            (
+                "/spec/limits/requestsPerMinute",
+                json!(1000001),
+                "spec.limits.requestsPerMinute: Invalid value: 1000001: spec.limits.requestsPerMinute in body should be less than or equal to 1000000",
+            ),
+            (
+                "/spec/limits/tokensPerMinute",
+                json!(0),
+                "spec.limits.tokensPerMinute: Invalid value: 0: spec.limits.tokensPerMinute in body should be greater than or equal to 1",
+            ),
+            (
+                "/spec/parameters/maxTokens",
+                json!(0),
+                "spec.parameters.maxTokens: Invalid value: 0: spec.parameters.maxTokens in body should be greater than or equal to 1",
+            ),
+            (
+                "/spec/parameters/temperature",
+                json!(-1),
+                "spec.parameters.temperature: Invalid value: -1: spec.parameters.temperature in body should be greater than or equal to 0",
+            ),
+            (
+                "/spec/parameters/topP",
+                json!(1.5),
+                "spec.parameters.topP: Invalid value: 1.5: spec.parameters.topP in body should be less than or equal to 1",
+            ),
+            (
+                "/spec/promptTemplate/template",
+                json!("t".repeat(32769)),
+                "spec.promptTemplate.template: Too long: may not be more than 32768 bytes",
+            ),
+            (
+                "/spec/promptTemplate/variables/0/name",
+                json!(""),
+                r#"spec.promptTemplate.variables[0].name: Invalid value: "": spec.promptTemplate.variables[0].name in body should be at least 1 chars long"#,
+            ),
+            (
+                "/spec/promptTemplate/variables/0/name",
+                json!("v".repeat(64)),
+                "spec.promptTemplate.variables[0].name: Too long: may not be more than 63 bytes",
+            ),
+            (
+                "/spec/providerCredentials/key",
+                json!(""),
+                r#"spec.providerCredentials.key: Invalid value: "": spec.providerCredentials.key in body should be at least 1 chars long"#,
+            ),
+            (
+                "/spec/providerCredentials/name",
+                json!(s256),
+                "spec.providerCredentials.name: Too long: may not be more than 253 bytes",
+            ),
+            (
+                "/spec/writeConnectionSecretToRef/name",
+                json!(""),
+                r#"spec.writeConnectionSecretToRef.name: Invalid value: "": spec.writeConnectionSecretToRef.name in body should be at least 1 chars long"#,
+            ),
+            (
+                "/spec/writeConnectionSecretToRef/name",
+                json!("a".repeat(254)),
+                "spec.writeConnectionSecretToRef.name: Too long: may not be more than 253 bytes",
+            ),
+            (
+                "/spec/limits",
+                json!("fast"),
+                r#"spec.limits: Invalid value: "string": spec.limits in body must be of type object: "string""#,
+            ),
+            (
+                "/spec/promptTemplate/variables",
+                json!({"name": "x"}),
+                r#"spec.promptTemplate.variables: Invalid value: "object": spec.promptTemplate.variables in body must be of type array: "object""#,
+            ),
+            (
+                "/spec/model",
+                json!(5),
+                r#"spec.model: Invalid value: "integer": spec.model in body must be of type string: "integer""#,
+            ),
+            (
+                "/spec",
+                json!({"provider": "openai"}),
+                "spec.model: Required value",
+            ),
+            (
+                "/spec",
+                json!({"model": "m"}),
+                "spec.provider: Required value",
+            ),
+        ],
+    );
+    // Nullable fields accept null; the operator's generated status and optional blocks use it.
+    let mut object = valid_model();
+    object["spec"]["limits"] = json!({"requestsPerMinute": null, "tokensPerMinute": null});
+    object["spec"]["parameters"] = Value::Null;
+    object["spec"]["providerCredentials"] = Value::Null;
+    object["spec"]["promptTemplate"]["system"] = Value::Null;
+    object["status"] = json!({"endpoint": null, "keyId": null, "externalName": null, "observedGeneration": null, "lastOperation": null});
+    assert!(messages(&s, object).is_empty());
+    assert_eq!(messages(&s, obj(json!({}))), ["spec: Required value"]);
+}
+
+#[test]
+fn ai_model_status_conditions_and_last_operation() {
+    let s = crd_schema("AIModel");
+    let mut object = valid_model();
+    object["status"] = json!({
+        "phase": "Ready",
+        "conditions": [
+            {"type": "Ready", "status": "True", "reason": "Available", "message": "", "lastTransitionTime": "2026-11-25T04:00:00Z", "observedGeneration": 2},
+            {"type": "Synced", "status": "True", "reason": "Available", "message": "ok", "lastTransitionTime": "2026-11-25T04:00:00Z"}
+        ],
+        "lastOperation": {"at": "2026-11-25T04:00:00Z", "method": "PUT", "path": "/v1/namespaces/team-a/models/m", "httpStatus": 201, "traceId": "4bf92f3577b34da6a3ce929d0e0e4736"}
+    });
+    assert!(messages(&s, object.clone()).is_empty());
+    single_field_cases(
+        &s,
+        &object,
+        &[
+            (
+                "/status/conditions/1/type",
+                json!("Ready"),
+                r#"status.conditions[1]: Duplicate value: {"type":"Ready"}"#,
+            ),
+            (
+                "/status/conditions/0/observedGeneration",
+                json!("2"),
+                r#"status.conditions[0].observedGeneration: Invalid value: "string": status.conditions[0].observedGeneration in body must be of type integer: "string""#,
+            ),
+            (
+                "/status/lastOperation/httpStatus",
+                json!(2147483648i64),
+                r#"<nil>: Invalid value: "": Checked value must be of type integer with format int32 in status.lastOperation.httpStatus"#,
+            ),
+            (
+                "/status/phase",
+                json!("Gone"),
+                r#"status.phase: Unsupported value: "Gone": supported values: "Pending", "Provisioning", "Ready", "Updating", "Deleting", "Failed""#,
+            ),
+            (
+                "/status/lastOperation/at",
+                json!("2026-11-25"),
+                r#"status.lastOperation.at: Invalid value: "2026-11-25": status.lastOperation.at in body must be of type date-time: "2026-11-25""#,
+            ),
+        ],
+    );
+}

@@ -313,7 +313,7 @@ impl Compiler {
         node.min_properties = int_of(object, "minProperties");
         node.max_properties = int_of(object, "maxProperties");
         if let Some(pattern) = object.get("pattern").and_then(Value::as_str) {
-            match Regex::new(pattern) {
+            match Regex::new(&ascii_perl_classes(pattern)) {
                 Ok(regex) => node.pattern = Some((pattern.to_string(), regex)),
                 Err(err) => self.error(
                     FieldErrorType::Invalid,
@@ -512,4 +512,49 @@ fn supported_format(types: &[&str], format: &str) -> Option<Format> {
         },
         _ => None,
     }
+}
+
+/// Go's RE2 treats `\d`, `\w`, `\s` and `\b` as ASCII-only; the `regex` crate makes them
+/// Unicode-aware. Rewrites them to their ASCII meaning so patterns accept what kube accepts.
+pub fn ascii_perl_classes(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 8);
+    let mut chars = pattern.chars();
+    let mut class_depth = 0usize;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(escaped) => {
+                    let replacement = match escaped {
+                        'd' => Some("[0-9]"),
+                        'D' => Some("[^0-9]"),
+                        'w' => Some("[0-9A-Za-z_]"),
+                        'W' => Some("[^0-9A-Za-z_]"),
+                        's' => Some("[\\t\\n\\f\\r ]"),
+                        'S' => Some("[^\\t\\n\\f\\r ]"),
+                        'b' if class_depth == 0 => Some("(?-u:\\b)"),
+                        'B' if class_depth == 0 => Some("(?-u:\\B)"),
+                        _ => None,
+                    };
+                    match replacement {
+                        Some(text) => out.push_str(text),
+                        None => {
+                            out.push('\\');
+                            out.push(escaped);
+                        }
+                    }
+                }
+                None => out.push('\\'),
+            },
+            '[' => {
+                class_depth += 1;
+                out.push(c);
+            }
+            ']' if class_depth > 0 => {
+                class_depth -= 1;
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }

@@ -1180,3 +1180,19 @@ fn ai_model_status_conditions_and_last_operation() {
         ],
     );
 }
+
+#[test]
+fn perl_classes_are_ascii_only_as_in_go() {
+    let s = schema(
+        json!({"type": "object", "properties": {"v": {"type": "string", "pattern": "^\\d+(\\.\\w+)?$"}}}),
+    );
+    assert!(messages(&s, json!({"spec": {"v": "12.a_b"}})).is_empty());
+    assert_eq!(
+        messages(&s, json!({"spec": {"v": "١٢"}})),
+        [r#"spec.v: Invalid value: "١٢": spec.v in body should match '^\d+(\.\w+)?$'"#]
+    );
+    assert_eq!(
+        super::node::ascii_perl_classes(r"[\d.]\b\\d"),
+        r"[[0-9].](?-u:\b)\\d"
+    );
+}

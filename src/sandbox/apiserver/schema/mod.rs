@@ -127,7 +127,13 @@ impl StructuralSchema {
     /// Error fields start at `openAPIV3Schema` (kube prefixes them with
     /// `spec.versions[i].schema.`). Patterns and CEL rules are compiled here, once.
     pub fn new(schema: Value) -> Result<Self, Vec<FieldError>> {
-        let root = node::Compiler::compile_root(&schema)?;
+        Self::new_at(schema, "openAPIV3Schema")
+    }
+
+    /// Like [`StructuralSchema::new`], with error fields rooted at `path`, e.g.
+    /// `spec.versions[0].schema.openAPIV3Schema` as kube reports them for a CRD.
+    pub fn new_at(schema: Value, path: &str) -> Result<Self, Vec<FieldError>> {
+        let root = node::Compiler::compile_root(&schema, path)?;
         Ok(Self {
             root: Arc::new(root),
         })

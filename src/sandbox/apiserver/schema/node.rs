@@ -171,9 +171,9 @@ fn bool_of(object: &Map<String, Value>, key: &str) -> bool {
 const KNOWN_TYPES: [&str; 6] = ["object", "array", "string", "integer", "number", "boolean"];
 
 impl Compiler {
-    pub fn compile_root(schema: &Value) -> Result<Node, Vec<FieldError>> {
+    pub fn compile_root(schema: &Value, path: &str) -> Result<Node, Vec<FieldError>> {
         let mut compiler = Compiler { errors: Vec::new() };
-        let node = compiler.compile(schema, Level::Root, "openAPIV3Schema");
+        let node = compiler.compile(schema, Level::Root, path);
         if compiler.errors.is_empty() {
             Ok(node)
         } else {

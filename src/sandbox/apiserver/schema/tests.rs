@@ -658,11 +658,14 @@ fn non_structural_schemas_are_rejected_with_kubes_wording() {
     assert!(rendered.contains(&"openAPIV3Schema.properties[spec].type: Required value: must not be empty for specified object fields".to_string()), "{rendered:?}");
     assert!(rendered.contains(&"openAPIV3Schema.properties[spec].properties[a].items: Required value: must be specified".to_string()), "{rendered:?}");
     assert!(rendered.iter().any(|e| e.starts_with(r#"openAPIV3Schema.properties[bad].pattern: Invalid value: "(": must be a valid regular expression"#)), "{rendered:?}");
-    let root =
-        StructuralSchema::new(json!({"type": "string"})).expect_err("root must be an object");
+    let root = StructuralSchema::new_at(
+        json!({"type": "string"}),
+        "spec.versions[0].schema.openAPIV3Schema",
+    )
+    .expect_err("root must be an object");
     assert_eq!(
         root[0].to_string(),
-        r#"openAPIV3Schema.type: Invalid value: "string": must be object at the root"#
+        r#"spec.versions[0].schema.openAPIV3Schema.type: Invalid value: "string": must be object at the root"#
     );
 }
 

@@ -223,10 +223,8 @@ fn evaluate(
                 continue;
             }
             Err(err) => {
-                let text = err.to_string();
-                let detail = if text.starts_with("no such overload")
-                    || matches!(err, cel::ExecutionError::NoSuchOverload(_))
-                {
+                let text = cel_go_wording(&err);
+                let detail = if is_overload_error(&err) {
                     format!(
                         "'{text}': call arguments did not match a supported operator, function or macro signature for rule: {}",
                         rule.error_string()
@@ -294,4 +292,34 @@ fn type_named(path: &str, declared_type: &str, detail: String) -> FieldError {
         bad_value: Some(Value::String(declared_type.to_string())),
         detail,
     }
+}
+
+/// Runtime errors as cel-go words them (kube puts that text into the field error).
+fn cel_go_wording(err: &cel::ExecutionError) -> String {
+    use cel::ExecutionError as E;
+    match err {
+        E::NoSuchKey(key) => format!("no such key: {key}"),
+        E::DivisionByZero(_) => "division by zero".into(),
+        E::RemainderByZero(_) => "modulus by zero".into(),
+        E::Overflow(..) => "integer overflow".into(),
+        E::IndexOutOfBounds(index) => match index {
+            cel::Value::Int(i) => format!("index out of bounds: {i}"),
+            cel::Value::UInt(i) => format!("index out of bounds: {i}"),
+            other => format!("index out of bounds: {other:?}"),
+        },
+        _ if is_overload_error(err) => "no such overload".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Errors cel-go reports as "no such overload" (argument types no operator or function takes).
+fn is_overload_error(err: &cel::ExecutionError) -> bool {
+    use cel::ExecutionError as E;
+    matches!(
+        err,
+        E::NoSuchOverload(_)
+            | E::UnsupportedBinaryOperator(..)
+            | E::ValuesNotComparable(..)
+            | E::UnexpectedType { .. }
+    )
 }

@@ -1199,3 +1199,22 @@ fn perl_classes_are_ascii_only_as_in_go() {
         r"[[0-9].](?-u:\b)\\d"
     );
 }
+
+#[test]
+fn rule_runtime_errors_use_cel_go_wording() {
+    let s = schema(json!({"type": "object", "properties": {
+        "m": {"type": "object", "additionalProperties": {"type": "integer"},
+              "x-kubernetes-validations": [{"rule": "self.missing > 1"}, {"rule": "self.a / 0 == 1"}]},
+        "l": {"type": "array", "items": {"type": "integer"}, "x-kubernetes-validations": [{"rule": "self[5] == 1", "message": "fifth"}]},
+        "s": {"type": "string", "x-kubernetes-validations": [{"rule": "self + 1 == 2"}]}
+    }}));
+    assert_eq!(
+        messages(&s, json!({"spec": {"m": {"a": 1}, "l": [1], "s": "x"}})),
+        [
+            r#"spec.m: Invalid value: "object": no such key: missing evaluating rule: self.missing > 1"#,
+            r#"spec.m: Invalid value: "object": division by zero evaluating rule: self.a / 0 == 1"#,
+            r#"spec.l: Invalid value: "array": index out of bounds: 5 evaluating rule: fifth"#,
+            r#"spec.s: Invalid value: "string": 'no such overload': call arguments did not match a supported operator, function or macro signature for rule: self + 1 == 2"#,
+        ]
+    );
+}

@@ -134,6 +134,9 @@ enum Level {
     Item,
     /// Inside anyOf/allOf/oneOf/not: value validations only.
     Junctor,
+    /// Inside the junctors of an `x-kubernetes-int-or-string` node, where kube accepts the
+    /// `anyOf: [{type: integer}, {type: string}]` pattern.
+    IntOrStringJunctor,
 }
 
 pub struct Compiler {
@@ -169,6 +172,12 @@ fn bool_of(object: &Map<String, Value>, key: &str) -> bool {
 }
 
 const KNOWN_TYPES: [&str; 6] = ["object", "array", "string", "integer", "number", "boolean"];
+
+impl Level {
+    fn in_junctor(self) -> bool {
+        matches!(self, Level::Junctor | Level::IntOrStringJunctor)
+    }
+}
 
 impl Compiler {
     pub fn compile_root(schema: &Value, path: &str) -> Result<Node, Vec<FieldError>> {
@@ -224,8 +233,11 @@ impl Compiler {
         node.type_names = node.types.join(",");
         node.nullable = bool_of(object, "nullable");
 
-        if level == Level::Junctor {
+        if level.in_junctor() {
             for key in ["type", "additionalProperties", "default", "nullable"] {
+                if key == "type" && level == Level::IntOrStringJunctor {
+                    continue;
+                }
                 let set = match key {
                     "nullable" => node.nullable,
                     _ => object.contains_key(key),
@@ -335,8 +347,8 @@ impl Compiler {
         if let Some(properties) = object.get("properties").and_then(Value::as_object) {
             for (name, sub) in properties {
                 let sub_path = format!("{path}.properties[{name}]");
-                let child_level = if level == Level::Junctor {
-                    Level::Junctor
+                let child_level = if level.in_junctor() {
+                    level
                 } else {
                     Level::Field
                 };
@@ -366,8 +378,8 @@ impl Compiler {
                         "additionalProperties and properties are mutual exclusive",
                     );
                 }
-                let child_level = if level == Level::Junctor {
-                    Level::Junctor
+                let child_level = if level.in_junctor() {
+                    level
                 } else {
                     Level::Field
                 };
@@ -377,8 +389,8 @@ impl Compiler {
             _ => {}
         }
         if let Some(items) = object.get("items") {
-            let child_level = if level == Level::Junctor {
-                Level::Junctor
+            let child_level = if level.in_junctor() {
+                level
             } else {
                 Level::Item
             };
@@ -387,7 +399,7 @@ impl Compiler {
                 child_level,
                 &format!("{path}.items"),
             )));
-        } else if declared_type == "array" && level != Level::Junctor {
+        } else if declared_type == "array" && !level.in_junctor() {
             self.error(
                 FieldErrorType::Required,
                 format!("{path}.items"),
@@ -395,12 +407,17 @@ impl Compiler {
                 "must be specified",
             );
         }
+        let junctor_level = if node.int_or_string || level == Level::IntOrStringJunctor {
+            Level::IntOrStringJunctor
+        } else {
+            Level::Junctor
+        };
         for (key, list) in [("allOf", 0), ("oneOf", 1), ("anyOf", 2)] {
             if let Some(schemas) = object.get(key).and_then(Value::as_array) {
                 let compiled: Vec<Node> = schemas
                     .iter()
                     .enumerate()
-                    .map(|(i, s)| self.compile(s, Level::Junctor, &format!("{path}.{key}[{i}]")))
+                    .map(|(i, s)| self.compile(s, junctor_level, &format!("{path}.{key}[{i}]")))
                     .collect();
                 match list {
                     0 => node.all_of = compiled,

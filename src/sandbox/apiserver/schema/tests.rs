@@ -1218,3 +1218,29 @@ fn rule_runtime_errors_use_cel_go_wording() {
         ]
     );
 }
+
+#[test]
+fn int_or_string_with_any_of_types_is_structural() {
+    let s = schema(
+        json!({"type": "object", "properties": {"port": {"x-kubernetes-int-or-string": true,
+        "anyOf": [{"type": "integer"}, {"type": "string"}]}}}),
+    );
+    assert!(messages(&s, json!({"spec": {"port": 80}})).is_empty());
+    assert!(messages(&s, json!({"spec": {"port": "http"}})).is_empty());
+    assert_eq!(
+        messages(&s, json!({"spec": {"port": true}})),
+        [
+            r#"spec.port: Invalid value: "boolean": spec.port in body must be of type integer,string: "boolean""#,
+            r#"<nil>: Invalid value: "": "spec.port" must validate at least one schema (anyOf)"#,
+            r#"spec.port: Invalid value: "boolean": spec.port in body must be of type integer: "boolean""#,
+        ]
+    );
+    let nested_type = StructuralSchema::new(json!({"type": "object", "properties": {"spec": {
+        "type": "object", "anyOf": [{"type": "object"}]
+    }}}))
+    .expect_err("types inside junctors are not structural");
+    assert_eq!(
+        nested_type[0].to_string(),
+        "openAPIV3Schema.properties[spec].anyOf[0].type: Forbidden: must be empty to be structural"
+    );
+}

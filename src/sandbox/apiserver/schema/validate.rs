@@ -6,6 +6,7 @@ use super::gofmt::{self, GoNumber};
 use super::node::{Additional, Format, ListType, Node};
 use super::{FieldError, FieldErrorType};
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 /// The field of an error kube-openapi reported under `name` (`nil.Child(name)` in kube).
@@ -735,7 +736,7 @@ fn list_map(node: &Node, items: &[Value], path: &str, out: &mut Vec<FieldError>)
 /// interface values (int and float differ), compounds by their JSON encoding. `None` stands for
 /// an unspecified map key, equal only to itself.
 fn duplicate_indices<'a>(items: impl Iterator<Item = Option<&'a Value>>) -> Vec<usize> {
-    let mut seen: Vec<(Option<String>, usize)> = Vec::new();
+    let mut seen: HashMap<Option<String>, usize> = HashMap::new();
     let mut duplicates = Vec::new();
     for (i, item) in items.enumerate() {
         let identity = item.map(|v| match v {
@@ -746,14 +747,10 @@ fn duplicate_indices<'a>(items: impl Iterator<Item = Option<&'a Value>>) -> Vec<
             },
             other => format!("s{}", gofmt::json(other)),
         });
-        match seen.iter_mut().find(|(id, _)| *id == identity) {
-            Some((_, times)) => {
-                *times += 1;
-                if *times == 2 {
-                    duplicates.push(i);
-                }
-            }
-            None => seen.push((identity, 1)),
+        let times = seen.entry(identity).or_insert(0);
+        *times += 1;
+        if *times == 2 {
+            duplicates.push(i);
         }
     }
     duplicates

@@ -1,5 +1,6 @@
 //! Gateway contract scenarios: `GatewayClient` against a real `portico gateway` on loopback.
 
+mod binary;
 mod conformance;
 mod postgres;
 

@@ -129,6 +129,7 @@ pub struct GatewayClient {
 
 struct Shared {
     base_url: String,
+    display_url: String,
     server_address: String,
     server_port: u16,
     http: reqwest::Client,
@@ -217,7 +218,7 @@ impl GatewayClient {
         config: GatewayClientConfig,
         token: Arc<dyn TokenSource>,
     ) -> Result<Self, GatewayConfigError> {
-        let url =
+        let mut url =
             reqwest::Url::parse(&config.base_url).map_err(|e| GatewayConfigError::InvalidUrl {
                 url: config.base_url.clone(),
                 reason: e.to_string(),
@@ -229,6 +230,10 @@ impl GatewayClient {
             });
         }
         let server_address = url.host_str().unwrap_or_default().to_string();
+        // `url.full` goes into spans: never with credentials embedded in the URL.
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        let display_url = url.as_str().trim_end_matches('/').to_string();
         let server_port = url.port_or_known_default().unwrap_or(80);
         let limiter = SharedLimiter::new(config.qps, config.burst).ok_or(
             GatewayConfigError::InvalidRateLimit {
@@ -244,6 +249,7 @@ impl GatewayClient {
         Ok(GatewayClient {
             shared: Arc::new(Shared {
                 base_url: config.base_url.trim_end_matches('/').to_string(),
+                display_url,
                 server_address,
                 server_port,
                 http,
@@ -253,9 +259,9 @@ impl GatewayClient {
         })
     }
 
-    /// The gateway's base URL.
-    pub fn base_url(&self) -> &str {
-        &self.shared.base_url
+    /// The gateway's base URL (without any credentials it contained).
+    pub fn url(&self) -> &str {
+        &self.shared.display_url
     }
 
     /// Creates or updates a model (`201` created, `200` existed).
@@ -545,7 +551,7 @@ impl GatewayClient {
             gateway.operation = op.id,
             http.request.method = op.method,
             url.template = op.template,
-            url.full = %format_args!("{}{}", shared.base_url, path),
+            url.full = %format_args!("{}{}", shared.display_url, path),
             server.address = %shared.server_address,
             server.port = shared.server_port,
             http.response.status_code = tracing::field::Empty,

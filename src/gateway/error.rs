@@ -221,3 +221,59 @@ pub fn class_of_status(status: u16, retry_after: Option<Duration>) -> ErrorClass
         _ => ErrorClass::Retryable { retry_after },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_map_to_the_documented_classes() {
+        for status in [400, 401, 403, 409, 422] {
+            assert_eq!(
+                class_of_status(status, None),
+                ErrorClass::Terminal,
+                "{status}"
+            );
+        }
+        let wait = Some(Duration::from_secs(3));
+        for status in [408, 429, 500, 502, 503, 504] {
+            assert_eq!(
+                class_of_status(status, wait),
+                ErrorClass::Retryable { retry_after: wait },
+                "{status}"
+            );
+        }
+        assert_eq!(class_of_status(404, None), ErrorClass::NotFound);
+    }
+
+    #[test]
+    fn the_call_record_reads_as_a_condition_message() {
+        let call = CallRecord {
+            operation: "upsertModel",
+            method: "PUT",
+            path: "/v1/namespaces/team-a/models/summarizer".into(),
+            http_status: Some(201),
+            trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
+            limiter_wait: Duration::ZERO,
+            latency: Duration::ZERO,
+        };
+        assert_eq!(
+            call.to_string(),
+            "PUT /v1/namespaces/team-a/models/summarizer -> 201 \
+             (trace 4bf92f3577b34da6a3ce929d0e0e4736)"
+        );
+        let error = GatewayError::new(
+            GatewayErrorKind::Timeout,
+            CallRecord {
+                http_status: None,
+                trace_id: None,
+                ..call
+            },
+        );
+        assert_eq!(
+            error.to_string(),
+            "failed to call the gateway: the gateway did not answer in time \
+             [PUT /v1/namespaces/team-a/models/summarizer -> no response]"
+        );
+    }
+}

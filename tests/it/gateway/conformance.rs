@@ -1,1 +1,93 @@
-//! Schemathesis conformance placeholder.
+//! Conformance: schemathesis (PyPI) generates requests from `openapi/gateway.yaml` and checks
+//! every answer of a reference gateway against it, for every operation, with auth.
+//!
+//! CI installs it with the pip line in `docs/gateway-api.md`; without it this test fails.
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use portico::sandbox::gateway::{GatewayConfig, ReferenceGateway};
+use secrecy::{ExposeSecret, SecretString};
+
+/// Every operation of the contract.
+const OPERATIONS: [&str; 13] = [
+    "listModels",
+    "upsertModel",
+    "getModel",
+    "deleteModel",
+    "upsertModelKey",
+    "deleteModelKey",
+    "listDatabases",
+    "upsertDatabase",
+    "getDatabase",
+    "deleteDatabase",
+    "rotateDatabaseCredentials",
+    "createChatCompletion",
+    "getStats",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_the_gateway_conforming() {
+    super::init();
+    let gateway = ReferenceGateway::start(GatewayConfig {
+        provision_delay: Duration::from_millis(50),
+        ..GatewayConfig::new(SecretString::from(super::TOKEN))
+    })
+    .await
+    .expect("reference gateway starts");
+    // The spec's chat example addresses team-a/summarizer: give it a model and a key.
+    let client = super::client(&gateway);
+    client
+        .upsert_model("team-a", "summarizer", &super::model_spec())
+        .await
+        .expect("model for the chat example");
+    let key = client
+        .upsert_model_key("team-a", "summarizer", "conformance")
+        .await
+        .expect("key for the chat example")
+        .value
+        .secret
+        .expect("key secret");
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let output = tokio::process::Command::new("schemathesis")
+        .current_dir(root)
+        .env("PORTICO_ADMIN_TOKEN", super::TOKEN)
+        .env("PORTICO_MODEL_KEY", key.expose_secret())
+        .args(["--config-file", "tests/it/gateway/schemathesis.toml", "run"])
+        .arg("openapi/gateway.yaml")
+        .args(["--url", &gateway.url()])
+        .args(["--checks", "all"])
+        .args(["--max-examples", "25"])
+        .args(["--generation-database", "none"])
+        .args(["--no-color", "--suppress-health-check", "too_slow"])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .unwrap_or_else(|error| {
+            panic!(
+                "failed to run schemathesis ({error}); install it with \
+                 `pip install schemathesis==4.32.5`"
+            )
+        });
+    let report = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "schemathesis failed:\n{report}");
+
+    let stats = gateway.stats();
+    for operation in OPERATIONS {
+        let authorised: u64 = stats
+            .requests
+            .iter()
+            .filter(|r| r.operation == operation && (200..300).contains(&r.status))
+            .map(|r| r.count)
+            .sum();
+        assert!(
+            authorised > 0,
+            "schemathesis never got a success from {operation}:\n{stats:?}\n{report}"
+        );
+    }
+}

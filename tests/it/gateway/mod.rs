@@ -1,5 +1,6 @@
 //! Gateway contract scenarios: `GatewayClient` against a real `portico gateway` on loopback.
 
+mod binary;
 mod conformance;
 mod postgres;
 
@@ -528,4 +529,100 @@ async fn the_server_rate_limit_answers_429_with_retry_after() {
     assert_eq!(body["retryable"], true);
     gateway.set_rate_limit(None);
     assert!(gateway.stats().count("getStats", 429) >= 1);
+}
+
+#[tokio::test]
+async fn faults_and_limits_are_controllable_over_http() {
+    let gateway = gateway().await;
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", gateway.url());
+    let scripted = http
+        .post(url("/v1/admin/faults/scripted"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({
+            "operation": "getStats", "status": 503, "count": 2,
+            "retryAfterSeconds": 7, "body": "empty"
+        }))
+        .send()
+        .await
+        .expect("scripted fault accepted");
+    assert_eq!(scripted.status(), 201);
+    for _ in 0..2 {
+        let answer = http
+            .get(url("/v1/admin/stats"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(answer.status(), 503);
+        assert_eq!(answer.headers()["retry-after"], "7");
+    }
+    let stats: serde_json::Value = http
+        .get(url("/v1/admin/stats"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("stats body");
+    let served_503 = stats["requests"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .find(|r| r["operation"] == "getStats" && r["status"] == 503)
+        .map(|r| r["count"].clone());
+    assert_eq!(served_503, Some(serde_json::json!(2)));
+
+    let unauthorised = http
+        .put(url("/v1/admin/faults"))
+        .json(&serde_json::json!({"rate": 1.0}))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(unauthorised.status(), 401);
+    let all_fail = http
+        .put(url("/v1/admin/faults"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"rate": 1.0}))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(all_fail.status(), 200);
+    let client = client(&gateway);
+    let error = client
+        .get_model("team-a", "m")
+        .await
+        .expect_err("random 503");
+    assert_eq!(error.status(), Some(503));
+    let cleared = http
+        .delete(url("/v1/admin/faults"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(cleared.status(), 204);
+    let limited = http
+        .put(url("/v1/admin/rate-limit"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"qps": 0.001}))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(limited.status(), 200);
+    // A burst of one: the first call passes, the next is refused with Retry-After.
+    let _ = client.clone().stats().await;
+    let error = reqwest::Client::new()
+        .get(url("/v1/admin/stats"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(error.status(), 429);
+    let retry_after: u64 = error.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("integer seconds");
+    assert!(retry_after >= 1);
 }

@@ -47,7 +47,7 @@ pub const AGGREGATED_DISCOVERY_V2: &str =
 /// with (1.32), so `kubectl version` prints no skew warning.
 const MAJOR: &str = "1";
 const MINOR: &str = "32";
-const GIT_VERSION: &str = "v1.32.0-portico";
+pub(crate) const GIT_VERSION: &str = "v1.32.0-portico";
 
 /// Whether `path` is one this module answers (the HTTP layer routes it here before resource
 /// paths; e.g. `/apis/portico.dev/v1alpha1` is discovery, `/apis/portico.dev/v1alpha1/aimodels`

@@ -291,6 +291,10 @@ fn resource_list(types: &[ResourceType], group: &str, version: &str) -> Option<V
             if !resource_type.categories.is_empty() {
                 fields.insert("categories".into(), json!(resource_type.categories));
             }
+            fields.insert(
+                "storageVersionHash".into(),
+                storage_version_hash(types, resource_type).into(),
+            );
         }
         resources.push(resource);
         if resource_type.status_subresource {
@@ -331,6 +335,23 @@ fn resource_list(types: &[ResourceType], group: &str, version: &str) -> Option<V
         fields.insert("apiVersion".into(), "v1".into());
     }
     Some(list)
+}
+
+/// kube-apiserver's `storageVersionHash`: the first 8 bytes of the SHA-256 of the storage
+/// version's `group/version/kind`, base64-encoded. Every served version reports the same hash, so
+/// storage migrators notice when the storage version changes.
+fn storage_version_hash(types: &[ResourceType], resource_type: &ResourceType) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let storage_version = types
+        .iter()
+        .find(|t| t.group == resource_type.group && t.kind == resource_type.kind && t.storage)
+        .map_or(resource_type.version.as_str(), |t| t.version.as_str());
+    let digest = sha2::Sha256::digest(format!(
+        "{}/{}/{}",
+        resource_type.group, storage_version, resource_type.kind
+    ));
+    base64::engine::general_purpose::STANDARD.encode(&digest[..8])
 }
 
 fn aggregated_resource(resource_type: &ResourceType) -> Value {

@@ -86,6 +86,12 @@ fn resource_list_carries_names_verbs_and_subresources() {
             .expect("verbs")
             .contains(&"watch".into())
     );
+    let types = all_types();
+    let aimodel = types.iter().find(|t| t.kind == "AIModel").expect("AIModel");
+    assert_eq!(
+        aimodels["storageVersionHash"],
+        storage_version_hash(&types, aimodel)
+    );
     let status = resources
         .iter()
         .find(|r| r["name"] == "aimodels/status")
@@ -95,6 +101,14 @@ fn resource_list_carries_names_verbs_and_subresources() {
         serde_json::json!(["get", "patch", "update"])
     );
     assert!(handle(&all_types(), "/apis/portico.dev/v9", None).is_none());
+}
+
+#[test]
+fn storage_version_hash_is_kubes() {
+    let types = all_types();
+    let secret = types.iter().find(|t| t.kind == "Secret").expect("secret");
+    // sha256("/v1/Secret")[..8], base64: the value kube-apiserver reports for secrets.
+    assert_eq!(storage_version_hash(&types, secret), "S6u1pOWzb84=");
 }
 
 #[test]

@@ -202,14 +202,19 @@ fn wait_returns_once_ready_is_set_through_the_status_subresource() {
 }
 
 #[test]
-fn merge_json_and_server_side_apply_patches_change_the_object() {
+fn client_side_apply_merge_and_json_patches_change_the_object() {
     let sandbox = sandbox_with_crds();
-    let out = sandbox.ok_with_stdin(
-        &["apply", "--server-side", "--field-manager=tests", "-f", "-"],
-        SUMMARIZER,
-    );
+    sandbox.ok_with_stdin(&["apply", "-f", "-"], SUMMARIZER);
+    // A second apply computes a three-way patch (a JSON merge patch for custom resources).
+    let edited = SUMMARIZER.replace("maxTokens: 1024", "maxTokens: 2048");
+    let out = sandbox.ok_with_stdin(&["apply", "-f", "-"], &edited);
     assert!(
-        out.contains("aimodel.portico.dev/summarizer serverside-applied"),
+        out.contains("aimodel.portico.dev/summarizer configured"),
+        "{out}"
+    );
+    let out = sandbox.ok_with_stdin(&["apply", "-f", "-"], &edited);
+    assert!(
+        out.contains("aimodel.portico.dev/summarizer unchanged"),
         "{out}"
     );
 
@@ -234,22 +239,39 @@ fn merge_json_and_server_side_apply_patches_change_the_object() {
         "aim",
         "summarizer",
         "-o",
-        "jsonpath={.spec.provider} {.spec.model} {.metadata.generation}",
+        "jsonpath={.spec.provider} {.spec.model} {.spec.parameters.maxTokens} {.metadata.generation}",
     ]);
-    assert_eq!(fields, "azure-openai gpt-4o 3");
+    assert_eq!(fields, "azure-openai gpt-4o 2048 4");
+}
 
-    // Client-side apply afterwards sends a merge patch the server accepts.
-    let edited = SUMMARIZER.replace("maxTokens: 1024", "maxTokens: 2048");
-    let out = sandbox.ok_with_stdin(&["apply", "-f", "-"], &edited);
-    assert!(out.contains("aimodel.portico.dev/summarizer"), "{out}");
-    let tokens = sandbox.ok(&[
+#[test]
+fn server_side_apply_creates_and_updates() {
+    let sandbox = sandbox_with_crds();
+    let apply = [
+        "apply",
+        "--server-side",
+        "--field-manager=platform-team",
+        "-f",
+        "-",
+    ];
+    let out = sandbox.ok_with_stdin(&apply, ORDERS_DB);
+    assert!(
+        out.contains("manageddatabase.portico.dev/orders serverside-applied"),
+        "{out}"
+    );
+    let grown = ORDERS_DB.replace("storageGB: 20", "storageGB: 50");
+    sandbox.ok_with_stdin(&apply, &grown);
+    let rows = table_rows(&sandbox.ok(&["get", "mdb", "orders"]));
+    assert_eq!(rows[1][..4], ["orders", "PostgreSQL", "16", "50"]);
+    let managers = sandbox.ok(&[
         "get",
-        "aim",
-        "summarizer",
+        "mdb",
+        "orders",
+        "--show-managed-fields",
         "-o",
-        "jsonpath={.spec.parameters.maxTokens}",
+        "jsonpath={.metadata.managedFields[*].manager}",
     ]);
-    assert_eq!(tokens, "2048");
+    assert_eq!(managers, "platform-team");
 }
 
 #[test]

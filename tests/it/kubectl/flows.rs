@@ -317,17 +317,26 @@ fn delete_waits_for_finalizers() {
 #[test]
 fn built_in_kinds_list_with_kube_columns() {
     let sandbox = Sandbox::start();
-    sandbox.ok(&["create", "namespace", "team-a"]);
-    sandbox.ok(&[
-        "create",
-        "secret",
-        "generic",
-        "openai-credentials",
-        "--from-literal=apiKey=sk-test",
-        "--from-literal=org=acme",
-        "-n",
-        "team-a",
-    ]);
+    // `kubectl create namespace|secret` would send protobuf, which the sandbox does not decode;
+    // applying manifests sends JSON.
+    let manifests = r#"
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: team-a
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: openai-credentials
+  namespace: team-a
+type: Opaque
+stringData:
+  apiKey: sk-test
+  org: acme
+"#;
+    let out = sandbox.ok_with_stdin(&["apply", "-f", "-"], manifests);
+    assert!(out.contains("namespace/team-a created"), "{out}");
     let rows = table_rows(&sandbox.ok(&["get", "namespaces"]));
     assert_eq!(rows[0], ["NAME", "STATUS", "AGE"]);
     assert!(

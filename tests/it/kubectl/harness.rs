@@ -1,20 +1,24 @@
 //! A sandbox API server process with its own kubeconfig, and a `kubectl` runner that keeps
 //! kubectl's caches in the test's temporary directory (never `~/.kube`).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use portico::sandbox::apiserver::{ApiServer, ApiServerConfig};
 
 /// Where the tests expect kubectl (v1.32); a missing binary fails the test rather than skip it.
 const KUBECTL: &str = "/usr/bin/kubectl";
-const READY_LINE: &str = "sandbox ready: kubeconfig=";
-const START_DEADLINE: Duration = Duration::from_secs(60);
 
-/// `portico sandbox --apiserver-only` on `127.0.0.1:0`, stopped on drop.
+/// A sandbox API server on `127.0.0.1:0` with a kubeconfig in a temporary directory.
+///
+/// The server runs without a bearer token: kubectl (client-go's kubeconfig loader) sends
+/// credentials only to `https` servers, so a token on this plain-HTTP server would lock it out.
 pub struct Sandbox {
-    child: Child,
+    // Dropped first: the server shuts down inside its runtime.
+    server: Option<ApiServer>,
+    runtime: tokio::runtime::Runtime,
     dir: tempfile::TempDir,
     kubeconfig: PathBuf,
 }
@@ -26,48 +30,22 @@ impl Sandbox {
             Path::new(KUBECTL).is_file(),
             "{KUBECTL} is missing: these tests need the real kubectl (v1.32) installed"
         );
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let server = runtime
+            .block_on(ApiServer::start(ApiServerConfig::default()))
+            .expect("sandbox API server starts");
         let dir = tempfile::tempdir().expect("temporary directory");
         let kubeconfig = dir.path().join("kubeconfig");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_portico"))
-            .args([
-                "sandbox",
-                "--apiserver-only",
-                "--listen",
-                "127.0.0.1:0",
-                "--kubeconfig",
-            ])
-            .arg(&kubeconfig)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("portico binary starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (lines_tx, lines_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if lines_tx.send(line).is_err() {
-                    // Nobody listens any more; keep draining so the server never blocks.
-                    continue;
-                }
-            }
-        });
-        let deadline = Instant::now() + START_DEADLINE;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match lines_rx.recv_timeout(left) {
-                Ok(line) if line.contains(READY_LINE) => break,
-                Ok(_) => continue,
-                Err(e) => {
-                    let _ = child.kill();
-                    panic!("sandbox did not report `{READY_LINE}...` in time: {e}");
-                }
-            }
-        }
+        server
+            .write_kubeconfig(&kubeconfig)
+            .expect("kubeconfig written");
         Self {
-            child,
+            server: Some(server),
+            runtime,
             dir,
             kubeconfig,
         }
@@ -141,8 +119,9 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(server) = self.server.take() {
+            self.runtime.block_on(server.shutdown());
+        }
     }
 }
 

@@ -172,6 +172,17 @@ fn wait_returns_once_ready_is_set_through_the_status_subresource() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("kubectl wait starts");
+    let mut watcher = sandbox
+        .command(&["get", "aimodels", "--watch"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl get --watch starts");
+    let watched = lines_of(watcher.stdout.take().expect("piped stdout"));
+    let header = watched
+        .recv_timeout(WAIT)
+        .expect("watch prints the table header");
+    assert!(header.starts_with("NAME"), "{header}");
     let status = r#"{"status":{"phase":"Ready","observedGeneration":1,"conditions":[
         {"type":"Ready","status":"True","reason":"Provisioned","message":"model is served",
          "lastTransitionTime":"2026-01-01T00:00:00Z"}]}}"#;
@@ -199,6 +210,41 @@ fn wait_returns_once_ready_is_set_through_the_status_subresource() {
 
     let rows = table_rows(&sandbox.ok(&["get", "aim", "summarizer"]));
     assert_eq!(rows[1][3..5], ["Ready", "True"]);
+
+    // The watch streams Table rows too: the status change shows up as a new row.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = watched
+            .recv_timeout(left)
+            .expect("the watch shows the Ready row");
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        if cells.get(3..5) == Some(&["Ready", "True"][..]) {
+            break;
+        }
+    }
+    let _ = watcher.kill();
+    let output = watcher.wait_with_output().expect("watcher ends");
+    assert!(
+        output.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Lines of a child's output, as they arrive.
+fn lines_of(stdout: std::process::ChildStdout) -> std::sync::mpsc::Receiver<String> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
 }
 
 #[test]

@@ -897,9 +897,7 @@ pub fn patch(
         match body {
             PatchBody::Merge(merge) => json_patch::merge(&mut patched, merge),
             PatchBody::Json(operations) => {
-                json_patch::patch(&mut patched, operations).map_err(|error| {
-                    ApiError::new(422, "Invalid", json_patch_message(&error))
-                })?
+                json_patch::patch(&mut patched, operations).map_err(json_patch_error)?
             }
             PatchBody::Apply(_) => {}
         }
@@ -926,13 +924,17 @@ pub fn patch(
     })
 }
 
-fn json_patch_message(error: &json_patch::PatchError) -> String {
-    match error.kind {
-        json_patch::PatchErrorKind::TestFailed => {
-            format!("testing value {} failed: test failed", error.path)
-        }
-        _ => error.to_string(),
-    }
+/// kube-apiserver answers a JSON patch that does not apply (a failed `test`, a missing path) with
+/// a generic `422 Invalid`; the cause is logged, not returned.
+fn json_patch_error(error: json_patch::PatchError) -> ApiError {
+    tracing::debug!(%error, "json patch did not apply");
+    let mut failure = ApiError::new(
+        422,
+        "Invalid",
+        "the server rejected our request due to an error in our request",
+    );
+    failure.details = json!({});
+    failure
 }
 
 /// What a delete did.

@@ -1,0 +1,179 @@
+//! Runtime fault control of the reference gateway: random `503`s, added latency, scripted
+//! answers ("the next N calls of operation X answer S with body kind K") and the server-side
+//! rate limit. Resilience and chaos tests drive these in-process or over `/v1/admin/…`.
+use std::collections::VecDeque;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use serde::{Deserialize, Serialize};
+
+use super::server::ApiError;
+
+/// How the body of a scripted answer is malformed (or not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FaultBody {
+    /// The contract's `Error` JSON.
+    #[default]
+    Json,
+    /// An HTML page, as a proxy in front of a gateway would send.
+    Html,
+    /// JSON cut off in the middle.
+    Truncated,
+    /// No body at all.
+    Empty,
+    /// Bytes that are not JSON, labelled `application/json`.
+    Garbage,
+}
+
+/// "The next `count` answers to `operation` are `status` with `Retry-After` and this body."
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScriptedFault {
+    /// operationId the fault applies to (`upsertModel`, …), or `*` for every operation.
+    pub operation: String,
+    /// Status to answer with.
+    pub status: u16,
+    /// How many answers to replace.
+    #[serde(default = "one")]
+    pub count: u32,
+    /// `Retry-After` header value in seconds, if any.
+    #[serde(default)]
+    pub retry_after_seconds: Option<u64>,
+    /// Body kind.
+    #[serde(default)]
+    pub body: FaultBody,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl ScriptedFault {
+    /// One answer of `status` to `operation` with a JSON body and no `Retry-After`.
+    pub fn new(operation: impl Into<String>, status: u16) -> Self {
+        ScriptedFault {
+            operation: operation.into(),
+            status,
+            count: 1,
+            retry_after_seconds: None,
+            body: FaultBody::Json,
+        }
+    }
+
+    /// Applies to the next `count` answers.
+    pub fn times(mut self, count: u32) -> Self {
+        self.count = count;
+        self
+    }
+
+    /// Adds `Retry-After: seconds`.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after_seconds = Some(seconds);
+        self
+    }
+
+    /// Uses this body kind.
+    pub fn body(mut self, body: FaultBody) -> Self {
+        self.body = body;
+        self
+    }
+
+    pub(crate) fn response(&self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        let mut response = match self.body {
+            FaultBody::Json => ApiError::with_status(status, "injected fault").into_response(),
+            FaultBody::Html => (
+                status,
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                format!(
+                    "<html><head><title>{status}</title></head><body><h1>{status}</h1>\
+                     <hr><center>proxy</center></body></html>"
+                ),
+            )
+                .into_response(),
+            FaultBody::Truncated => (
+                status,
+                [(header::CONTENT_TYPE, "application/json")],
+                r#"{"code":"unavailable","message":"the gateway is overl"#,
+            )
+                .into_response(),
+            FaultBody::Empty => status.into_response(),
+            FaultBody::Garbage => (
+                status,
+                [(header::CONTENT_TYPE, "application/json")],
+                "\u{1f}\u{8b}not json at all",
+            )
+                .into_response(),
+        };
+        if let Some(seconds) = self.retry_after_seconds {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+/// Random faults and latency (`PUT /v1/admin/faults`).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RandomFaults {
+    /// Probability (0 to 1) that a call answers `503` with `Retry-After: 1`.
+    #[serde(default)]
+    pub rate: f64,
+    /// Latency added to every call, in milliseconds.
+    #[serde(default)]
+    pub latency_ms: u64,
+}
+
+/// The server-side rate limit (`PUT /v1/admin/rate-limit`).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct RateLimitSetting {
+    /// Calls per second admitted; `null` removes the limit.
+    pub qps: Option<f64>,
+}
+
+/// Mutable fault state, behind one lock.
+#[derive(Default)]
+pub(crate) struct Controls {
+    pub random: RandomFaults,
+    pub scripted: VecDeque<ScriptedFault>,
+    pub limiter: Option<Arc<DefaultDirectRateLimiter>>,
+}
+
+impl Controls {
+    /// Takes one scripted answer for `operation`, if any.
+    pub fn take_scripted(&mut self, operation: &str) -> Option<ScriptedFault> {
+        let index = self
+            .scripted
+            .iter()
+            .position(|f| f.operation == operation || f.operation == "*")?;
+        let fault = self.scripted.get_mut(index)?;
+        fault.count = fault.count.saturating_sub(1);
+        let taken = fault.clone();
+        if fault.count == 0 {
+            self.scripted.remove(index);
+        }
+        Some(taken)
+    }
+
+    /// Installs (or with `None` removes) the rate limit: `qps` per second, burst of one
+    /// second's worth.
+    pub fn set_rate_limit(&mut self, qps: Option<f64>) {
+        self.limiter = qps.and_then(limiter_for);
+    }
+}
+
+fn limiter_for(qps: f64) -> Option<Arc<DefaultDirectRateLimiter>> {
+    if !(qps.is_finite() && qps > 0.0) {
+        return None;
+    }
+    let burst = NonZeroU32::new((qps.ceil() as u32).max(1))?;
+    let quota = Quota::with_period(Duration::from_secs_f64(1.0 / qps))?.allow_burst(burst);
+    Some(Arc::new(RateLimiter::direct(quota)))
+}

@@ -1,0 +1,755 @@
+//! The contract's operations on the reference gateway's store.
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+
+use super::server::{ApiError, AppState, bearer_token, control_routes};
+use super::store::{
+    DatabaseEntry, KeyEntry, KeyOwner, ModelEntry, ObjectKey, digest, random_string, role_name,
+};
+use super::wire::{
+    self, ApiKey, ChatChoice, ChatCompletion, ChatCompletionRequest, ChatMessage, ChatUsage,
+    Database, DatabaseConnection, DatabaseCredentials, DatabasePhase, DatabaseSpec, Engine,
+    ErrorDetail, List, Model, ModelSpec, Role, Violations,
+};
+
+pub(crate) fn routes() -> Router<Arc<AppState>> {
+    use axum::routing::{get, post, put};
+    Router::new()
+        .route("/v1/namespaces/{ns}/models", get(list_models))
+        .route(
+            "/v1/namespaces/{ns}/models/{name}",
+            put(upsert_model).get(get_model).delete(delete_model),
+        )
+        .route(
+            "/v1/namespaces/{ns}/models/{model}/keys/{key}",
+            put(upsert_model_key).delete(delete_model_key),
+        )
+        .route("/v1/namespaces/{ns}/databases", get(list_databases))
+        .route(
+            "/v1/namespaces/{ns}/databases/{name}",
+            put(upsert_database)
+                .get(get_database)
+                .delete(delete_database),
+        )
+        .route(
+            "/v1/namespaces/{ns}/databases/{name}/credentials",
+            post(rotate_database_credentials),
+        )
+        .route("/v1/chat/completions", post(create_chat_completion))
+        .route("/v1/admin/stats", get(get_stats))
+        .merge(control_routes())
+        .fallback(|| async { ApiError::not_found("no such route") })
+}
+
+type Params = Result<Path<HashMap<String, String>>, PathRejection>;
+
+/// The named path parameters, each checked to be an object name.
+fn names<const N: usize>(params: Params, fields: [&str; N]) -> Result<[String; N], ApiError> {
+    let Path(params) = params.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let mut violations = Violations::default();
+    let values = fields.map(|field| {
+        let value = params.get(field).cloned().unwrap_or_default();
+        violations.object_name(field, &value);
+        value
+    });
+    if violations.is_empty() {
+        Ok(values)
+    } else {
+        Err(ApiError::invalid(violations.0))
+    }
+}
+
+/// Parses a JSON body: `400` when it is not JSON, `422` naming the field when it does not fit.
+fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let parsed: Result<T, _> = serde_path_to_error::deserialize(&mut deserializer);
+    let value = match parsed {
+        Ok(value) => value,
+        Err(error) => {
+            let field = error.path().to_string();
+            let inner = error.into_inner();
+            return Err(match inner.classify() {
+                serde_json::error::Category::Data => ApiError::invalid(vec![ErrorDetail {
+                    field: if field == "." { String::new() } else { field },
+                    reason: inner.to_string(),
+                }]),
+                _ => ApiError::bad_request(format!("the body is not valid JSON: {inner}")),
+            });
+        }
+    };
+    deserializer
+        .end()
+        .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
+    Ok(value)
+}
+
+fn json(status: StatusCode, value: &impl serde::Serialize) -> Response {
+    (status, axum::Json(value)).into_response()
+}
+
+fn lock(state: &AppState) -> Result<std::sync::MutexGuard<'_, super::store::Store>, ApiError> {
+    state
+        .store
+        .lock()
+        .map_err(|_| ApiError::internal("the store is unavailable"))
+}
+
+#[derive(serde::Deserialize)]
+struct ListQuery {
+    limit: Option<String>,
+    #[serde(rename = "continue")]
+    continue_: Option<String>,
+}
+
+/// `limit` (1 to 500, default 100) and `continue` of a list call.
+fn page_params(
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<(usize, String), ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let mut violations = Violations::default();
+    let limit = match query.limit.as_deref() {
+        None => 100,
+        Some(text) => match text.parse::<usize>() {
+            Ok(limit @ 1..=500) => limit,
+            _ => {
+                violations.0.push(ErrorDetail {
+                    field: "limit".into(),
+                    reason: "must be an integer from 1 to 500".into(),
+                });
+                0
+            }
+        },
+    };
+    let after = query.continue_.unwrap_or_default();
+    violations.length("continue", &after, 0, 253);
+    if violations.is_empty() {
+        Ok((limit, after))
+    } else {
+        Err(ApiError::invalid(violations.0))
+    }
+}
+
+/// One page of `items` (ordered by name) after `after`.
+fn page<T, E>(
+    map: &std::collections::BTreeMap<ObjectKey, E>,
+    ns: &str,
+    limit: usize,
+    after: &str,
+    view: impl Fn(&ObjectKey, &E) -> T,
+) -> List<T> {
+    use std::ops::Bound;
+    let start = (ns.to_string(), after.to_string());
+    let lower = if after.is_empty() {
+        Bound::Included(start)
+    } else {
+        Bound::Excluded(start)
+    };
+    let mut entries = map
+        .range((lower, Bound::Unbounded))
+        .take_while(|(key, _)| key.0 == ns);
+    let items: Vec<(&ObjectKey, &E)> = entries.by_ref().take(limit).collect();
+    let more = entries.next().is_some();
+    List {
+        continue_: more
+            .then(|| items.last().map(|(key, _)| key.1.clone()))
+            .flatten(),
+        items: items
+            .into_iter()
+            .map(|(key, entry)| view(key, entry))
+            .collect(),
+    }
+}
+
+// ---- models ----
+
+fn model_view(state: &AppState, key: &ObjectKey, entry: &ModelEntry) -> Model {
+    Model {
+        namespace: key.0.clone(),
+        name: key.1.clone(),
+        generation: entry.generation,
+        phase: "Ready",
+        endpoint: format!("{}/v1/chat/completions", state.public_url),
+        client_model: format!("{}/{}", key.0, key.1),
+        spec: ModelSpec {
+            provider_credential: None,
+            ..entry.spec.clone()
+        },
+    }
+}
+
+async fn upsert_model(
+    State(state): State<Arc<AppState>>,
+    params: Params,
+    bytes: Bytes,
+) -> Result<Response, ApiError> {
+    let [ns, name] = names(params, ["ns", "name"])?;
+    let spec: ModelSpec = body(&bytes)?;
+    let mut violations = Violations::default();
+    spec.validate(&mut violations);
+    if !violations.is_empty() {
+        return Err(ApiError::invalid(violations.0));
+    }
+    let spec_json = serde_json::to_value(&spec).map_err(|e| ApiError::internal(e.to_string()))?;
+    let credential_digest = spec
+        .provider_credential
+        .as_ref()
+        .map(|c| digest(c.expose_secret()));
+    let key = (ns, name);
+    let mut store = lock(&state)?;
+    let status = match store.models.get_mut(&key) {
+        Some(entry) => {
+            if entry.spec_json != spec_json || entry.credential_digest != credential_digest {
+                entry.generation += 1;
+                entry.spec = spec;
+                entry.spec_json = spec_json;
+                entry.credential_digest = credential_digest;
+            }
+            StatusCode::OK
+        }
+        None => {
+            store.models.insert(
+                key.clone(),
+                ModelEntry {
+                    spec,
+                    spec_json,
+                    credential_digest,
+                    generation: 1,
+                    keys: Default::default(),
+                },
+            );
+            StatusCode::CREATED
+        }
+    };
+    let entry = store
+        .models
+        .get(&key)
+        .ok_or_else(|| ApiError::internal("the model vanished"))?;
+    Ok(json(status, &model_view(&state, &key, entry)))
+}
+
+async fn get_model(
+    State(state): State<Arc<AppState>>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let [ns, name] = names(params, ["ns", "name"])?;
+    let key = (ns, name);
+    let store = lock(&state)?;
+    let entry = store
+        .models
+        .get(&key)
+        .ok_or_else(|| ApiError::not_found(format!("model {}/{} not found", key.0, key.1)))?;
+    Ok(json(StatusCode::OK, &model_view(&state, &key, entry)))
+}
+
+async fn delete_model(
+    State(state): State<Arc<AppState>>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let [ns, name] = names(params, ["ns", "name"])?;
+    let key = (ns, name);
+    if lock(&state)?.remove_model(&key) {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(ApiError::not_found(format!(
+            "model {}/{} not found",
+            key.0, key.1
+        )))
+    }
+}
+
+async fn list_models(
+    State(state): State<Arc<AppState>>,
+    params: Params,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let [ns] = names(params, ["ns"])?;
+    let (limit, after) = page_params(query)?;
+    let store = lock(&state)?;
+    let list = page(&store.models, &ns, limit, &after, |key, entry| {
+        model_view(&state, key, entry)
+    });
+    Ok(json(StatusCode::OK, &list))
+}
+
+async fn upsert_model_key(
+    State(state): State<Arc<AppState>>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let [ns, model, name] = names(params, ["ns", "model", "key"])?;
+    let mut store = lock(&state)?;
+    let entry = store
+        .models
+        .get_mut(&(ns.clone(), model.clone()))
+        .ok_or_else(|| ApiError::not_found(format!("model {ns}/{model} not found")))?;
+    let view = |id: &str, secret: Option<String>| ApiKey {
+        namespace: ns.clone(),
+        model: model.clone(),
+        name: name.clone(),
+        id: id.to_string(),
+        secret,
+    };
+    if let Some(existing) = entry.keys.get(&name) {
+        return Ok(json(StatusCode::OK, &view(&existing.id, None)));
+    }
+    let secret = format!("pk-{}", random_string(40));
+    let id = format!("key-{}", random_string(16).to_lowercase());
+    let key_digest = digest(&secret);
+    entry.keys.insert(
+        name.clone(),
+        KeyEntry {
+            id: id.clone(),
+            digest: key_digest,
+        },
+    );
+    store.keys.insert(
+        key_digest,
+        KeyOwner {
+            namespace: ns.clone(),
+            model: model.clone(),
+        },
+    );
+    Ok(json(StatusCode::CREATED, &view(&id, Some(secret))))
+}
+
+async fn delete_model_key(
+    State(state): State<Arc<AppState>>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let [ns, model, name] = names(params, ["ns", "model", "key"])?;
+    let mut store = lock(&state)?;
+    let removed = store
+        .models
+        .get_mut(&(ns.clone(), model.clone()))
+        .and_then(|entry| entry.keys.remove(&name));
+    match removed {
+        Some(issued) => {
+            store.keys.remove(&issued.digest);
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        None => Err(ApiError::not_found(format!(
+            "key {name} of model {ns}/{model} not found"
+        ))),
+    }
+}
+
+// ---- chat ----
+
+async fn create_chat_completion(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Response, ApiError> {
+    let presented = bearer_token(&headers)
+        .ok_or_else(|| ApiError::unauthorized("a model API key is required"))?;
+    let owner = lock(&state)?
+        .keys
+        .get(&digest(presented))
+        .cloned()
+        .ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))?;
+    let request: ChatCompletionRequest = body(&bytes)?;
+    let mut violations = Violations::default();
+    request.validate(&mut violations);
+    if !violations.is_empty() {
+        return Err(ApiError::invalid(violations.0));
+    }
+    let client_model = format!("{}/{}", owner.namespace, owner.model);
+    if request.model != client_model {
+        return Err(ApiError::forbidden(format!(
+            "the API key is not valid for model {:?}",
+            request.model
+        )));
+    }
+    let template = {
+        let store = lock(&state)?;
+        let entry = store
+            .models
+            .get(&(owner.namespace.clone(), owner.model.clone()))
+            .ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))?;
+        entry.spec.prompt_template.clone()
+    };
+    let input = request
+        .messages
+        .iter()
+        .rev()
+        .find(|m| m.role == Role::User)
+        .map(|m| m.content.as_str())
+        .unwrap_or_default();
+    let content = render(template.as_ref(), input);
+    let prompt_tokens: usize = request
+        .messages
+        .iter()
+        .map(|m| m.content.split_whitespace().count())
+        .sum();
+    let completion_tokens = content.split_whitespace().count();
+    let completion = ChatCompletion {
+        id: format!("chatcmpl-{}", random_string(24)),
+        object: "chat.completion",
+        created: jiff::Timestamp::now().as_second(),
+        model: request.model,
+        choices: vec![ChatChoice {
+            index: 0,
+            message: ChatMessage {
+                role: Role::Assistant,
+                content,
+            },
+            finish_reason: "stop",
+        }],
+        usage: ChatUsage {
+            prompt_tokens: prompt_tokens as u64,
+            completion_tokens: completion_tokens as u64,
+            total_tokens: (prompt_tokens + completion_tokens) as u64,
+        },
+    };
+    Ok(json(StatusCode::OK, &completion))
+}
+
+/// The deterministic answer: the template with `{{input}}` replaced by the user's message (the
+/// message itself when the model has no template).
+fn render(template: Option<&wire::PromptTemplate>, input: &str) -> String {
+    match template {
+        Some(template) => template.template.replace("{{input}}", input),
+        None => input.to_string(),
+    }
+}
+
+// ---- databases ----
+
+/// `Retry-After` for asynchronous database work.
+fn work_retry_after(state: &AppState) -> u64 {
+    state.provision_delay.as_secs_f64().ceil().max(1.0) as u64
+}
+
+fn database_view(key: &ObjectKey, entry: &DatabaseEntry) -> Database {
+    Database {
+        namespace: key.0.clone(),
+        name: key.1.clone(),
+        generation: entry.generation,
+        phase: entry.phase,
+        message: entry.message.clone(),
+        spec: entry.spec.clone(),
+        connection: entry.connection.clone(),
+        credentials: None,
+    }
+}
+
+fn uses_provisioner(state: &AppState, spec: &DatabaseSpec) -> bool {
+    state.provisioner.is_some() && spec.engine == Engine::PostgreSQL
+}
+
+async fn upsert_database(
+    State(state): State<Arc<AppState>>,
+    params: Params,
+    bytes: Bytes,
+) -> Result<Response, ApiError> {
+    let [ns, name] = names(params, ["ns", "name"])?;
+    let spec: DatabaseSpec = body(&bytes)?;
+    let mut violations = Violations::default();
+    spec.validate(&mut violations);
+    if !violations.is_empty() {
+        return Err(ApiError::invalid(violations.0));
+    }
+    let key = (ns, name);
+    let mut store = lock(&state)?;
+    if let Some(entry) = store.databases.get_mut(&key) {
+        let mut immutable = Vec::new();
+        if entry.spec.engine != spec.engine {
+            immutable.push(ErrorDetail {
+                field: "engine".into(),
+                reason: "is immutable".into(),
+            });
+        }
+        if entry.spec.database_name != spec.database_name {
+            immutable.push(ErrorDetail {
+                field: "databaseName".into(),
+                reason: "is immutable".into(),
+            });
+        }
+        if !immutable.is_empty() {
+            return Err(ApiError::conflict(
+                "an immutable field would change; delete and recreate the database instead",
+                immutable,
+            ));
+        }
+        if entry.phase == DatabasePhase::Deleting {
+            return Err(ApiError::conflict(
+                "the database is being deleted",
+                Vec::new(),
+            ));
+        }
+        if entry.spec != spec {
+            entry.generation += 1;
+            entry.spec = spec;
+        }
+        let restart = entry.phase == DatabasePhase::Failed;
+        if restart {
+            entry.phase = DatabasePhase::Provisioning;
+            entry.message = None;
+        }
+        let view = database_view(&key, entry);
+        let incarnation = entry.incarnation;
+        drop(store);
+        if restart {
+            tokio::spawn(provision(state.clone(), key, incarnation));
+        }
+        return Ok(json(StatusCode::OK, &view));
+    }
+    if uses_provisioner(&state, &spec)
+        && store.databases.values().any(|other| {
+            uses_provisioner(&state, &other.spec) && other.spec.database_name == spec.database_name
+        })
+    {
+        return Err(ApiError::conflict(
+            format!(
+                "database name {:?} is already used on this server",
+                spec.database_name
+            ),
+            vec![ErrorDetail {
+                field: "databaseName".into(),
+                reason: "is already taken".into(),
+            }],
+        ));
+    }
+    store.next_incarnation += 1;
+    let incarnation = store.next_incarnation;
+    let username = role_name(&key.0, &key.1);
+    let password = random_string(32);
+    let entry = DatabaseEntry {
+        spec,
+        generation: 1,
+        phase: DatabasePhase::Provisioning,
+        message: None,
+        connection: None,
+        username: username.clone(),
+        password: SecretString::from(password.clone()),
+        password_version: 0,
+        incarnation,
+        work: Arc::default(),
+    };
+    let mut view = database_view(&key, &entry);
+    view.credentials = Some(DatabaseCredentials { username, password });
+    store.databases.insert(key.clone(), entry);
+    drop(store);
+    tokio::spawn(provision(state.clone(), key, incarnation));
+    let retry_after = work_retry_after(&state);
+    let mut response = json(StatusCode::ACCEPTED, &view);
+    response
+        .headers_mut()
+        .insert(axum::http::header::RETRY_AFTER, retry_after.into());
+    Ok(response)
+}
+
+/// Background provisioning of one database incarnation, after the configured delay.
+async fn provision(state: Arc<AppState>, key: ObjectKey, incarnation: u64) {
+    tokio::time::sleep(state.provision_delay).await;
+    let current = |store: &mut super::store::Store| {
+        store
+            .databases
+            .get_mut(&key)
+            .filter(|e| e.incarnation == incarnation && e.phase == DatabasePhase::Provisioning)
+            .map(|e| {
+                (
+                    e.work.clone(),
+                    e.spec.clone(),
+                    e.username.clone(),
+                    e.password.clone(),
+                    e.password_version,
+                )
+            })
+    };
+    let Some((work, ..)) = state.store.lock().ok().and_then(|mut s| current(&mut s)) else {
+        return;
+    };
+    let _working = work.lock().await;
+    loop {
+        let Some((_, spec, username, password, version)) =
+            state.store.lock().ok().and_then(|mut s| current(&mut s))
+        else {
+            return;
+        };
+        let outcome = match (&state.provisioner, spec.engine) {
+            (Some(provisioner), Engine::PostgreSQL) => {
+                provisioner
+                    .provision(&spec.database_name, &username, &password)
+                    .await
+            }
+            _ => Ok((state.database_host.clone(), spec.engine.default_port())),
+        };
+        let Ok(mut store) = state.store.lock() else {
+            return;
+        };
+        let Some(entry) = store
+            .databases
+            .get_mut(&key)
+            .filter(|e| e.incarnation == incarnation && e.phase == DatabasePhase::Provisioning)
+        else {
+            return;
+        };
+        if entry.password_version != version {
+            // The password was rotated meanwhile: provision again so the role gets the new one.
+            continue;
+        }
+        match outcome {
+            Ok((host, port)) => {
+                entry.phase = DatabasePhase::Ready;
+                entry.connection = Some(DatabaseConnection {
+                    host,
+                    port,
+                    database: spec.database_name.clone(),
+                    username,
+                });
+            }
+            Err(message) => {
+                tracing::warn!(database = %spec.database_name, %message, "provisioning failed");
+                entry.phase = DatabasePhase::Failed;
+                entry.message = Some(format!("provisioning failed: {message}"));
+            }
+        }
+        return;
+    }
+}
+
+async fn get_database(
+    State(state): State<Arc<AppState>>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let [ns, name] = names(params, ["ns", "name"])?;
+    let key = (ns, name);
+    let store = lock(&state)?;
+    let entry = store
+        .databases
+        .get(&key)
+        .ok_or_else(|| ApiError::not_found(format!("database {}/{} not found", key.0, key.1)))?;
+    Ok(json(StatusCode::OK, &database_view(&key, entry)))
+}
+
+async fn delete_database(
+    State(state): State<Arc<AppState>>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let [ns, name] = names(params, ["ns", "name"])?;
+    let key = (ns, name);
+    let mut store = lock(&state)?;
+    let entry = store
+        .databases
+        .get_mut(&key)
+        .ok_or_else(|| ApiError::not_found(format!("database {}/{} not found", key.0, key.1)))?;
+    let start = entry.phase != DatabasePhase::Deleting;
+    entry.phase = DatabasePhase::Deleting;
+    let view = database_view(&key, entry);
+    let incarnation = entry.incarnation;
+    drop(store);
+    if start {
+        tokio::spawn(deprovision(state.clone(), key, incarnation));
+    }
+    let mut response = json(StatusCode::ACCEPTED, &view);
+    response.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        work_retry_after(&state).into(),
+    );
+    Ok(response)
+}
+
+/// Background deprovisioning: after the delay, drop the real database (retrying a few times),
+/// then forget it.
+async fn deprovision(state: Arc<AppState>, key: ObjectKey, incarnation: u64) {
+    tokio::time::sleep(state.provision_delay).await;
+    let found = state.store.lock().ok().and_then(|store| {
+        store
+            .databases
+            .get(&key)
+            .filter(|e| e.incarnation == incarnation)
+            .map(|e| (e.work.clone(), e.spec.clone(), e.username.clone()))
+    });
+    let Some((work, spec, username)) = found else {
+        return;
+    };
+    let _working = work.lock().await;
+    if let (Some(provisioner), Engine::PostgreSQL) = (&state.provisioner, spec.engine) {
+        let mut attempt = 0;
+        while let Err(message) = provisioner
+            .deprovision(&spec.database_name, &username)
+            .await
+        {
+            attempt += 1;
+            tracing::warn!(database = %spec.database_name, %message, attempt, "deprovisioning failed");
+            if let Ok(mut store) = state.store.lock()
+                && let Some(entry) = store.databases.get_mut(&key)
+            {
+                entry.message = Some(format!("deprovisioning failed, retrying: {message}"));
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    }
+    if let Ok(mut store) = state.store.lock()
+        && store
+            .databases
+            .get(&key)
+            .is_some_and(|e| e.incarnation == incarnation)
+    {
+        store.databases.remove(&key);
+    }
+}
+
+async fn rotate_database_credentials(
+    State(state): State<Arc<AppState>>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let [ns, name] = names(params, ["ns", "name"])?;
+    let key = (ns, name);
+    let password = random_string(32);
+    let (work, username, apply) = {
+        let mut store = lock(&state)?;
+        let entry = store.databases.get_mut(&key).ok_or_else(|| {
+            ApiError::not_found(format!("database {}/{} not found", key.0, key.1))
+        })?;
+        if entry.phase == DatabasePhase::Deleting {
+            return Err(ApiError::conflict(
+                "the database is being deleted",
+                Vec::new(),
+            ));
+        }
+        entry.password = SecretString::from(password.clone());
+        entry.password_version += 1;
+        // While provisioning, the background task applies the newest password itself.
+        let apply = entry.phase == DatabasePhase::Ready && uses_provisioner(&state, &entry.spec);
+        (entry.work.clone(), entry.username.clone(), apply)
+    };
+    if apply && let Some(provisioner) = &state.provisioner {
+        let _working = work.lock().await;
+        provisioner
+            .set_password(&username, &SecretString::from(password.clone()))
+            .await
+            .map_err(|message| {
+                ApiError::internal(format!("failed to set the new password: {message}"))
+            })?;
+    }
+    Ok(json(
+        StatusCode::OK,
+        &DatabaseCredentials { username, password },
+    ))
+}
+
+async fn list_databases(
+    State(state): State<Arc<AppState>>,
+    params: Params,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let [ns] = names(params, ["ns"])?;
+    let (limit, after) = page_params(query)?;
+    let store = lock(&state)?;
+    let list = page(&store.databases, &ns, limit, &after, database_view);
+    Ok(json(StatusCode::OK, &list))
+}
+
+async fn get_stats(State(state): State<Arc<AppState>>) -> Response {
+    json(StatusCode::OK, &state.stats())
+}

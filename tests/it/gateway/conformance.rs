@@ -1,0 +1,1 @@
+//! Schemathesis conformance placeholder.

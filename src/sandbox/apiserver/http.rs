@@ -472,8 +472,13 @@ async fn handle_resource(
                 .trim()
                 .to_string();
             let patch_body = match content_type.as_str() {
-                "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
-                    PatchBody::Merge(parse_json_body(&body)?)
+                "application/merge-patch+json" => PatchBody::Merge(parse_json_body(&body)?),
+                // Strategic merge is served as a JSON merge; its directives (`$patch`,
+                // `$setElementOrder/...`, `$retainKeys`) only steer list merging, so they go.
+                "application/strategic-merge-patch+json" => {
+                    let mut patch = parse_json_body(&body)?;
+                    strip_directives(&mut patch);
+                    PatchBody::Merge(patch)
                 }
                 "application/json-patch+json" => PatchBody::Json(
                     serde_json::from_slice(&body)
@@ -514,7 +519,9 @@ async fn handle_resource(
             if deleted.committed.removed {
                 Ok(value_response(200, &success_status(served, object)))
             } else {
-                Ok(object_response(202, served, object, &[]))
+                // kube-apiserver answers 200 with the object while finalizers hold it (202 only
+                // when a client explicitly asked for orphanDependents=false).
+                Ok(object_response(200, served, object, &[]))
             }
         }
         "deletecollection" => {
@@ -542,6 +549,17 @@ async fn handle_resource(
             ))
         }
         _ => Err(ApiError::method_not_allowed()),
+    }
+}
+
+fn strip_directives(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|key, _| !key.starts_with('$'));
+            map.values_mut().for_each(strip_directives);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_directives),
+        _ => {}
     }
 }
 

@@ -19,7 +19,10 @@ pub fn generate_name(prefix: &str) -> String {
         .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
         .collect();
     // kube truncates the prefix so the result stays within 63 characters.
-    let keep = prefix.len().min(58);
+    let mut keep = prefix.len().min(58);
+    while !prefix.is_char_boundary(keep) {
+        keep -= 1;
+    }
     format!("{}{suffix}", &prefix[..keep])
 }
 

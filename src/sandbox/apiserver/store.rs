@@ -411,6 +411,9 @@ impl Store {
             let current = self.get(&served.storage_key, namespace, name);
             let mutation = decide(current.as_ref())?;
             if dry_run {
+                if current.is_none() && served.rt.namespaced {
+                    check_namespace_accepts(&self.read(), namespace)?;
+                }
                 return Ok(match mutation {
                     Mutation::Put(value) => Committed {
                         object: Arc::new(StoredObject::new(value)),

@@ -953,6 +953,13 @@ pub fn delete(
     options: &DeleteOptions,
 ) -> Result<Deleted, ApiError> {
     let is_namespace = served.storage_key.as_ref() == super::store::NAMESPACES;
+    if is_namespace && matches!(name, "default" | "kube-system" | "kube-public") {
+        let mut error = ApiError::forbidden(format!(
+            "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
+        ));
+        error.details = json!({"name": name, "kind": "namespaces"});
+        return Err(error);
+    }
     let committed = store.mutate(served, namespace, name, options.dry_run, |current| {
         let Some(current) = current else {
             return Err(ApiError::not_found(&served.rt, name));

@@ -4,10 +4,15 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Secret};
 use k8s_openapi::api::events::v1::Event as EventsV1;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch,
+    PatchParams, PostParams,
+};
 use serde_json::{Value, json};
 
 use super::{aimodel, aimodels, api_error, eventually, start};
@@ -433,6 +438,22 @@ async fn strict_field_validation_rejects_unknown_fields() {
         status.message,
         "strict decoding error: unknown field \"spec.foo\""
     );
+
+    let url = "/apis/portico.dev/v1alpha1/namespaces/default/aimodels?fieldValidation=Warn";
+    let request = http::Request::post(url)
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&body).expect("json"))
+        .expect("request");
+    let response = client
+        .send(request.map(kube::client::Body::from))
+        .await
+        .expect("warned");
+    assert_eq!(response.status(), 201);
+    let warning = response.headers().get("warning").expect("warning header");
+    assert_eq!(
+        warning.to_str().expect("ascii"),
+        r#"299 - "unknown field \"spec.foo\"""#
+    );
 }
 
 #[tokio::test]
@@ -624,4 +645,317 @@ async fn cli_serves_until_terminated() {
         .expect("joined")
         .expect("exit");
     assert!(status.success(), "{status:?}");
+}
+
+fn widget_crd(versions: Value) -> CustomResourceDefinition {
+    serde_json::from_value(json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {
+            "group": "example.com",
+            "names": {"kind": "Widget", "plural": "widgets", "singular": "widget", "listKind": "WidgetList"},
+            "scope": "Namespaced",
+            "versions": versions,
+        },
+    }))
+    .expect("crd")
+}
+
+fn widget_version(name: &str, storage: bool) -> Value {
+    json!({
+        "name": name, "served": true, "storage": storage,
+        "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
+        "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas"}},
+    })
+}
+
+#[tokio::test]
+async fn crd_updates_change_what_is_served_and_scale_works() {
+    let (server, client) = start().await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let created = crds
+        .create(
+            &PostParams::default(),
+            &widget_crd(json!([widget_version("v1", true)])),
+        )
+        .await
+        .expect("crd");
+    assert!(
+        !server
+            .types()
+            .iter()
+            .any(|t| t.group == "example.com" && t.version == "v2")
+    );
+
+    let widgets = |version: &str| {
+        let gvk = GroupVersionKind::gvk("example.com", version, "Widget");
+        Api::<DynamicObject>::namespaced_with(
+            client.clone(),
+            "default",
+            &ApiResource::from_gvk(&gvk),
+        )
+    };
+    let widget: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
+        "spec": {"replicas": 1},
+    }))
+    .expect("widget");
+    widgets("v1")
+        .create(&PostParams::default(), &widget)
+        .await
+        .expect("create");
+
+    let mut updated = created.clone();
+    updated.spec.versions = serde_json::from_value(json!([
+        widget_version("v1", true),
+        widget_version("v2", false)
+    ]))
+    .expect("versions");
+    crds.replace("widgets.example.com", &PostParams::default(), &updated)
+        .await
+        .expect("update crd");
+    let seen = widgets("v2").get("w").await.expect("served as v2");
+    assert_eq!(seen.types.expect("types").api_version, "example.com/v2");
+
+    // The scale subresource reads and writes spec.replicas.
+    let request = http::Request::get("/apis/example.com/v1/namespaces/default/widgets/w/scale")
+        .body(Vec::new())
+        .expect("request");
+    let scale: Value = client.request(request).await.expect("scale");
+    assert_eq!(
+        (scale["kind"].as_str(), scale["spec"]["replicas"].as_i64()),
+        (Some("Scale"), Some(1))
+    );
+    let request = http::Request::patch("/apis/example.com/v1/namespaces/default/widgets/w/scale")
+        .header("content-type", "application/merge-patch+json")
+        .body(serde_json::to_vec(&json!({"spec": {"replicas": 3}})).expect("json"))
+        .expect("request");
+    let scale: Value = client.request(request).await.expect("scale patch");
+    assert_eq!(scale["spec"]["replicas"], 3);
+    let widget = widgets("v1").get("w").await.expect("get");
+    assert_eq!(widget.data["spec"]["replicas"], 3);
+    assert_eq!(widget.metadata.generation, Some(2));
+}
+
+#[tokio::test]
+async fn deletecollection_dry_run_and_selector_watches() {
+    let (_server, client) = start().await;
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let params = kube::api::WatchParams::default()
+        .labels("tier=web")
+        .timeout(10);
+    let mut watch = configmaps.watch(&params, "0").await.expect("watch").boxed();
+    for (name, tier) in [("a", "web"), ("b", "db"), ("c", "web")] {
+        let cm: ConfigMap =
+            serde_json::from_value(json!({"metadata": {"name": name, "labels": {"tier": tier}}}))
+                .expect("cm");
+        configmaps
+            .create(&PostParams::default(), &cm)
+            .await
+            .expect("create");
+    }
+    let relabel = json!({"metadata": {"labels": {"tier": "db"}}});
+    configmaps
+        .patch("a", &PatchParams::default(), &Patch::Merge(&relabel))
+        .await
+        .expect("relabel");
+
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let event = watch.try_next().await.expect("event").expect("open");
+        let label = match event {
+            kube::api::WatchEvent::Added(cm) => {
+                format!("ADDED {}", cm.metadata.name.unwrap_or_default())
+            }
+            kube::api::WatchEvent::Modified(cm) => {
+                format!("MODIFIED {}", cm.metadata.name.unwrap_or_default())
+            }
+            kube::api::WatchEvent::Deleted(cm) => {
+                format!("DELETED {}", cm.metadata.name.unwrap_or_default())
+            }
+            kube::api::WatchEvent::Bookmark(_) => continue,
+            kube::api::WatchEvent::Error(status) => panic!("error {status:?}"),
+        };
+        seen.push(label);
+    }
+    assert_eq!(
+        seen,
+        ["ADDED a", "ADDED c", "DELETED a"],
+        "leaving the selection is a DELETED"
+    );
+
+    let dry = PatchParams {
+        dry_run: true,
+        ..PatchParams::default()
+    };
+    let change = json!({"data": {"k": "v"}});
+    let previewed = configmaps
+        .patch("b", &dry, &Patch::Merge(&change))
+        .await
+        .expect("dry patch");
+    assert_eq!(previewed.data.expect("data")["k"], "v");
+    assert!(
+        configmaps.get("b").await.expect("get").data.is_none(),
+        "dry run stores nothing"
+    );
+
+    let deleted = configmaps
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels("tier=db"),
+        )
+        .await
+        .expect("deletecollection");
+    let names: Vec<String> = deleted
+        .left()
+        .expect("list of deleted objects")
+        .items
+        .into_iter()
+        .filter_map(|cm| cm.metadata.name)
+        .collect();
+    assert_eq!(names, ["a", "b"]);
+    let left: Vec<String> = configmaps
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .items
+        .into_iter()
+        .filter_map(|cm| cm.metadata.name)
+        .collect();
+    assert_eq!(left, ["c"]);
+}
+
+#[tokio::test]
+async fn foreground_deletion_waits_for_dependents() {
+    let (_server, client) = start().await;
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let owner: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "owner"}})).expect("cm");
+    let owner = configmaps
+        .create(&PostParams::default(), &owner)
+        .await
+        .expect("create");
+    let dependent: ConfigMap = serde_json::from_value(json!({"metadata": {
+        "name": "dependent",
+        "finalizers": ["example.com/hold"],
+        "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner",
+            "uid": owner.metadata.uid.clone().expect("uid"), "blockOwnerDeletion": true}],
+    }}))
+    .expect("cm");
+    configmaps
+        .create(&PostParams::default(), &dependent)
+        .await
+        .expect("create");
+    configmaps
+        .delete("owner", &DeleteParams::foreground())
+        .await
+        .expect("delete");
+    eventually("dependent deleting", || {
+        let configmaps = configmaps.clone();
+        async move {
+            let dependent = configmaps.get("dependent").await.expect("get");
+            dependent
+                .metadata
+                .deletion_timestamp
+                .is_some()
+                .then_some(())
+        }
+    })
+    .await;
+    let owner = configmaps.get("owner").await.expect("owner waits");
+    assert!(
+        owner
+            .metadata
+            .finalizers
+            .unwrap_or_default()
+            .contains(&"foregroundDeletion".to_string())
+    );
+    let release = json!({"metadata": {"finalizers": null}});
+    configmaps
+        .patch(
+            "dependent",
+            &PatchParams::default(),
+            &Patch::Merge(&release),
+        )
+        .await
+        .expect("release");
+    eventually("owner gone", || {
+        let configmaps = configmaps.clone();
+        async move {
+            configmaps
+                .get_opt("owner")
+                .await
+                .expect("get")
+                .is_none()
+                .then_some(())
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_writes_reach_a_watcher_complete_and_in_order() {
+    let (_server, client) = start().await;
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    for index in 0..4 {
+        let cm: ConfigMap =
+            serde_json::from_value(json!({"metadata": {"name": format!("c{index}")}})).expect("cm");
+        configmaps
+            .create(&PostParams::default(), &cm)
+            .await
+            .expect("create");
+    }
+    let start_rv = configmaps
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .metadata
+        .resource_version
+        .expect("rv");
+    let mut watch = configmaps
+        .watch(&kube::api::WatchParams::default().timeout(30), &start_rv)
+        .await
+        .expect("watch")
+        .boxed();
+    let writers: Vec<_> = (0..8)
+        .map(|writer| {
+            let configmaps = configmaps.clone();
+            tokio::spawn(async move {
+                for round in 0..50 {
+                    let patch = json!({"data": {format!("w{writer}"): round.to_string()}});
+                    configmaps
+                        .patch(
+                            &format!("c{}", round % 4),
+                            &PatchParams::default(),
+                            &Patch::Merge(&patch),
+                        )
+                        .await
+                        .expect("patch");
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    let mut last = start_rv.parse::<u64>().expect("numeric");
+    let mut modified = 0;
+    while modified < 400 {
+        match watch.try_next().await.expect("event").expect("open") {
+            kube::api::WatchEvent::Modified(cm) => {
+                let rv: u64 = cm
+                    .metadata
+                    .resource_version
+                    .expect("rv")
+                    .parse()
+                    .expect("numeric");
+                assert_eq!(rv, last + 1, "no event missed or reordered");
+                last = rv;
+                modified += 1;
+            }
+            kube::api::WatchEvent::Bookmark(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
 }

@@ -9,6 +9,12 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+thread_local! {
+    /// The standard CEL environment, built once per thread: building it per evaluation would
+    /// dominate the cost of a rule.
+    static ROOT_CONTEXT: cel::Context<'static, 'static> = cel::Context::default();
+}
+
 /// One compiled rule.
 #[derive(Clone)]
 pub struct Rule {
@@ -113,7 +119,7 @@ pub fn validate(
     }
     match value {
         Value::Array(items) => {
-            if let Some(item_schema) = &node.items {
+            if let Some(item_schema) = node.items.as_deref().filter(|s| s.has_rules_below) {
                 for (i, item) in items.iter().enumerate() {
                     let old_item = if node.list_type == Some(ListType::Map) {
                         old.and_then(Value::as_array)
@@ -127,7 +133,7 @@ pub fn validate(
         }
         Value::Object(map) => {
             let old_map = old.and_then(Value::as_object);
-            if let Some(schema) = node.additional_schema() {
+            if let Some(schema) = node.additional_schema().filter(|s| s.has_rules_below) {
                 for (k, v) in map {
                     validate(
                         schema,
@@ -139,7 +145,7 @@ pub fn validate(
                 }
             }
             for (k, v) in map {
-                if let Some(schema) = node.property(k) {
+                if let Some(schema) = node.property(k).filter(|s| s.has_rules_below) {
                     validate(
                         schema,
                         v,
@@ -171,6 +177,10 @@ fn evaluate(
     path: &str,
     out: &mut Vec<FieldError>,
 ) {
+    let old_exists = old.is_some();
+    if !node.rules.iter().any(|r| old_exists || !r.uses_old_self) {
+        return;
+    }
     let self_value = to_cel(value);
     let old_value = old.map(to_cel);
     let declared_type = node.declared_type();
@@ -179,12 +189,24 @@ fn evaluate(
             // Transition rules only run when there is an old value to compare with.
             continue;
         }
-        let mut context = cel::Context::default();
-        context.add_variable_from_value("self", self_value.clone());
-        if let Some(old_value) = &old_value {
-            context.add_variable_from_value("oldSelf", old_value.clone());
-        }
-        let result = rule.program.execute(&context);
+        let (result, message) = ROOT_CONTEXT.with(|root| {
+            let mut context = root.new_inner_scope();
+            context.add_variable_from_value("self", self_value.clone());
+            if let Some(old_value) = &old_value {
+                context.add_variable_from_value("oldSelf", old_value.clone());
+            }
+            let result = rule.program.execute(&context);
+            let message = match (&result, &rule.message_expression) {
+                (Ok(cel::Value::Bool(false)), Some(program)) => match program.execute(&context) {
+                    Ok(cel::Value::String(s)) if !s.trim().is_empty() && !s.contains('\n') => {
+                        Some(s.trim().to_string())
+                    }
+                    _ => None,
+                },
+                _ => None,
+            };
+            (result, message)
+        });
         match result {
             Ok(cel::Value::Bool(true)) => continue,
             Ok(cel::Value::Bool(false)) => {}
@@ -201,10 +223,8 @@ fn evaluate(
                 continue;
             }
             Err(err) => {
-                let text = err.to_string();
-                let detail = if text.starts_with("no such overload")
-                    || matches!(err, cel::ExecutionError::NoSuchOverload(_))
-                {
+                let text = cel_go_wording(&err);
+                let detail = if is_overload_error(&err) {
                     format!(
                         "'{text}': call arguments did not match a supported operator, function or macro signature for rule: {}",
                         rule.error_string()
@@ -220,19 +240,10 @@ fn evaluate(
             Some(field_path) => child(path, field_path.trim_start_matches('.')),
             None => path.to_string(),
         };
-        let detail = rule
-            .message_expression
-            .as_ref()
-            .and_then(|program| match program.execute(&context) {
-                Ok(cel::Value::String(s)) if !s.trim().is_empty() && !s.contains('\n') => {
-                    Some(s.trim().to_string())
-                }
-                _ => None,
-            })
-            .unwrap_or_else(|| match &rule.message {
-                Some(message) => message.clone(),
-                None => format!("failed rule: {}", rule.rule),
-            });
+        let detail = message.unwrap_or_else(|| match &rule.message {
+            Some(message) => message.clone(),
+            None => format!("failed rule: {}", rule.rule),
+        });
         // kube omits compound values and shows scalars as they are.
         let bad_value = if matches!(value, Value::Object(_) | Value::Array(_)) {
             None
@@ -281,4 +292,34 @@ fn type_named(path: &str, declared_type: &str, detail: String) -> FieldError {
         bad_value: Some(Value::String(declared_type.to_string())),
         detail,
     }
+}
+
+/// Runtime errors as cel-go words them (kube puts that text into the field error).
+fn cel_go_wording(err: &cel::ExecutionError) -> String {
+    use cel::ExecutionError as E;
+    match err {
+        E::NoSuchKey(key) => format!("no such key: {key}"),
+        E::DivisionByZero(_) => "division by zero".into(),
+        E::RemainderByZero(_) => "modulus by zero".into(),
+        E::Overflow(..) => "integer overflow".into(),
+        E::IndexOutOfBounds(index) => match index {
+            cel::Value::Int(i) => format!("index out of bounds: {i}"),
+            cel::Value::UInt(i) => format!("index out of bounds: {i}"),
+            other => format!("index out of bounds: {other:?}"),
+        },
+        _ if is_overload_error(err) => "no such overload".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Errors cel-go reports as "no such overload" (argument types no operator or function takes).
+fn is_overload_error(err: &cel::ExecutionError) -> bool {
+    use cel::ExecutionError as E;
+    matches!(
+        err,
+        E::NoSuchOverload(_)
+            | E::UnsupportedBinaryOperator(..)
+            | E::ValuesNotComparable(..)
+            | E::UnexpectedType { .. }
+    )
 }

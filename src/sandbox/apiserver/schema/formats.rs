@@ -78,11 +78,8 @@ static DURATION: LazyLock<Regex> = LazyLock::new(|| {
         r"^(?:[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$|^[-+]?\d+\s*(?:ns|us|ms|s|m|h|d|w|nanos?|nanoseconds?|micros?|microseconds?|millis?|milliseconds?|seconds?|minutes?|hours?|days?|weeks?)$|^0$",
     )
 });
-static DATE: LazyLock<Regex> = LazyLock::new(|| compiled(r"^\d{4}-\d{2}-\d{2}$"));
-static DATE_TIME: LazyLock<Regex> = LazyLock::new(|| {
-    compiled(
-        r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:[Zz]|[+-]\d{2}:?\d{2})?$",
-    )
+static TIME_OF_DAY: LazyLock<Regex> = LazyLock::new(|| {
+    compiled(r"^([0-9]{2}):([0-9]{2}):([0-9]{2})(.[0-9]+)?(z|([+-][0-9]{2}:[0-9]{2}))$")
 });
 
 impl StringFormat {
@@ -145,7 +142,7 @@ impl StringFormat {
                 .decode(text)
                 .is_ok(),
             Password => true,
-            Date => DATE.is_match(text) && text.parse::<jiff::civil::Date>().is_ok(),
+            Date => is_full_date(text),
             Duration => DURATION.is_match(text),
             DateTime => is_date_time(text),
         }
@@ -184,24 +181,43 @@ fn is_cidr(text: &str) -> bool {
     }
 }
 
+/// Go's `time.Parse("2006-01-02", text)`.
+fn is_full_date(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+        return false;
+    }
+    let number = |range: std::ops::Range<usize>| {
+        text.get(range)
+            .filter(|t| t.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|t| t.parse::<i16>().ok())
+    };
+    match (number(0..4), number(5..7), number(8..10)) {
+        (Some(year), Some(month), Some(day)) => {
+            jiff::civil::Date::new(year, month as i8, day as i8).is_ok()
+        }
+        _ => false,
+    }
+}
+
+/// strfmt's `IsDateTime`: a full date, a `t`, and a time of day checked by a loose pattern.
 fn is_date_time(text: &str) -> bool {
-    let Some(captures) = DATE_TIME.captures(text) else {
+    if text.len() < 4 {
+        return false;
+    }
+    let lower = text.to_lowercase();
+    let mut parts = lower.split('t');
+    let (Some(date), Some(time)) = (parts.next(), parts.next()) else {
         return false;
     };
-    let number = |i: usize| captures.get(i).and_then(|m| m.as_str().parse::<u32>().ok());
-    let (Some(year), Some(month), Some(day), Some(hour), Some(minute)) =
-        (number(1), number(2), number(3), number(4), number(5))
-    else {
+    if !is_full_date(date) {
+        return false;
+    }
+    let Some(captures) = TIME_OF_DAY.captures(time) else {
         return false;
     };
-    let second = number(6).unwrap_or(0);
-    let Ok(year) = i16::try_from(year) else {
-        return false;
-    };
-    jiff::civil::Date::new(year, month as i8, day as i8).is_ok()
-        && hour < 24
-        && minute < 60
-        && second < 60
+    let part = |i: usize| captures.get(i).map_or("", |m| m.as_str());
+    part(1) <= "23" && part(2) <= "59" && part(3) <= "59"
 }
 
 fn digits_of(text: &str) -> Vec<u32> {

@@ -127,7 +127,13 @@ impl StructuralSchema {
     /// Error fields start at `openAPIV3Schema` (kube prefixes them with
     /// `spec.versions[i].schema.`). Patterns and CEL rules are compiled here, once.
     pub fn new(schema: Value) -> Result<Self, Vec<FieldError>> {
-        let root = node::Compiler::compile_root(&schema)?;
+        Self::new_at(schema, "openAPIV3Schema")
+    }
+
+    /// Like [`StructuralSchema::new`], with error fields rooted at `path`, e.g.
+    /// `spec.versions[0].schema.openAPIV3Schema` as kube reports them for a CRD.
+    pub fn new_at(schema: Value, path: &str) -> Result<Self, Vec<FieldError>> {
+        let root = node::Compiler::compile_root(&schema, path)?;
         Ok(Self {
             root: Arc::new(root),
         })
@@ -154,12 +160,13 @@ impl StructuralSchema {
 
     /// Validates an object (after defaulting and pruning). `old` is the stored object on update,
     /// for transition rules. Empty means valid. Order: schema errors (kube-openapi, properties
-    /// in schema order, then `required`), list-type duplicates, then CEL rules, which like kube
-    /// are skipped with a note when a blocking error (unsupported, required, too long, too many,
-    /// wrong type) was found.
+    /// in schema order, then `required`), embedded resources' apiVersion/kind, list-type
+    /// duplicates, then CEL rules, which like kube are skipped with a note when a blocking error
+    /// (unsupported, required, too long, too many, wrong type) was found.
     pub fn validate(&self, object: &Value, old: Option<&Value>) -> Vec<FieldError> {
         let mut errors = Vec::new();
         validate::SchemaValidation { out: &mut errors }.value(&self.root, object, "");
+        validate::embedded_resources(&self.root, object, "", &mut errors);
         let old_lists_valid = old.is_none_or(|old| {
             let mut old_errors = Vec::new();
             validate::list_sets_and_maps(&self.root, old, "", &mut old_errors);

@@ -85,14 +85,24 @@ pub struct Node {
     pub has_defaults_below: bool,
     /// Whether this node or any below it has list-type set/map semantics to check.
     pub has_list_checks_below: bool,
+    /// Whether this node or any below it is an embedded resource.
+    pub has_embedded_below: bool,
 }
 
 impl Node {
     pub fn property(&self, name: &str) -> Option<&Node> {
-        self.property_index
-            .get(name)
-            .and_then(|&i| self.properties.get(i))
+        self.property_position(name)
+            .and_then(|i| self.properties.get(i))
             .map(|(_, node)| node)
+    }
+
+    /// Where a property sits in schema order.
+    pub fn property_position(&self, name: &str) -> Option<usize> {
+        // A short scan beats hashing for the handful of properties most objects have.
+        if self.properties.len() <= 12 {
+            return self.properties.iter().position(|(n, _)| n == name);
+        }
+        self.property_index.get(name).copied()
     }
 
     /// The schema for a map key that is not a declared property.
@@ -124,6 +134,9 @@ enum Level {
     Item,
     /// Inside anyOf/allOf/oneOf/not: value validations only.
     Junctor,
+    /// Inside the junctors of an `x-kubernetes-int-or-string` node, where kube accepts the
+    /// `anyOf: [{type: integer}, {type: string}]` pattern.
+    IntOrStringJunctor,
 }
 
 pub struct Compiler {
@@ -160,10 +173,16 @@ fn bool_of(object: &Map<String, Value>, key: &str) -> bool {
 
 const KNOWN_TYPES: [&str; 6] = ["object", "array", "string", "integer", "number", "boolean"];
 
+impl Level {
+    fn in_junctor(self) -> bool {
+        matches!(self, Level::Junctor | Level::IntOrStringJunctor)
+    }
+}
+
 impl Compiler {
-    pub fn compile_root(schema: &Value) -> Result<Node, Vec<FieldError>> {
+    pub fn compile_root(schema: &Value, path: &str) -> Result<Node, Vec<FieldError>> {
         let mut compiler = Compiler { errors: Vec::new() };
-        let node = compiler.compile(schema, Level::Root, "openAPIV3Schema");
+        let node = compiler.compile(schema, Level::Root, path);
         if compiler.errors.is_empty() {
             Ok(node)
         } else {
@@ -214,8 +233,11 @@ impl Compiler {
         node.type_names = node.types.join(",");
         node.nullable = bool_of(object, "nullable");
 
-        if level == Level::Junctor {
+        if level.in_junctor() {
             for key in ["type", "additionalProperties", "default", "nullable"] {
+                if key == "type" && level == Level::IntOrStringJunctor {
+                    continue;
+                }
                 let set = match key {
                     "nullable" => node.nullable,
                     _ => object.contains_key(key),
@@ -303,7 +325,7 @@ impl Compiler {
         node.min_properties = int_of(object, "minProperties");
         node.max_properties = int_of(object, "maxProperties");
         if let Some(pattern) = object.get("pattern").and_then(Value::as_str) {
-            match Regex::new(pattern) {
+            match Regex::new(&ascii_perl_classes(pattern)) {
                 Ok(regex) => node.pattern = Some((pattern.to_string(), regex)),
                 Err(err) => self.error(
                     FieldErrorType::Invalid,
@@ -325,8 +347,8 @@ impl Compiler {
         if let Some(properties) = object.get("properties").and_then(Value::as_object) {
             for (name, sub) in properties {
                 let sub_path = format!("{path}.properties[{name}]");
-                let child_level = if level == Level::Junctor {
-                    Level::Junctor
+                let child_level = if level.in_junctor() {
+                    level
                 } else {
                     Level::Field
                 };
@@ -356,8 +378,8 @@ impl Compiler {
                         "additionalProperties and properties are mutual exclusive",
                     );
                 }
-                let child_level = if level == Level::Junctor {
-                    Level::Junctor
+                let child_level = if level.in_junctor() {
+                    level
                 } else {
                     Level::Field
                 };
@@ -367,8 +389,8 @@ impl Compiler {
             _ => {}
         }
         if let Some(items) = object.get("items") {
-            let child_level = if level == Level::Junctor {
-                Level::Junctor
+            let child_level = if level.in_junctor() {
+                level
             } else {
                 Level::Item
             };
@@ -377,7 +399,7 @@ impl Compiler {
                 child_level,
                 &format!("{path}.items"),
             )));
-        } else if declared_type == "array" && level != Level::Junctor {
+        } else if declared_type == "array" && !level.in_junctor() {
             self.error(
                 FieldErrorType::Required,
                 format!("{path}.items"),
@@ -385,12 +407,17 @@ impl Compiler {
                 "must be specified",
             );
         }
+        let junctor_level = if node.int_or_string || level == Level::IntOrStringJunctor {
+            Level::IntOrStringJunctor
+        } else {
+            Level::Junctor
+        };
         for (key, list) in [("allOf", 0), ("oneOf", 1), ("anyOf", 2)] {
             if let Some(schemas) = object.get(key).and_then(Value::as_array) {
                 let compiled: Vec<Node> = schemas
                     .iter()
                     .enumerate()
-                    .map(|(i, s)| self.compile(s, Level::Junctor, &format!("{path}.{key}[{i}]")))
+                    .map(|(i, s)| self.compile(s, junctor_level, &format!("{path}.{key}[{i}]")))
                     .collect();
                 match list {
                     0 => node.all_of = compiled,
@@ -461,6 +488,7 @@ impl Compiler {
             .map(|(_, n)| n)
             .chain(node.additional_schema())
             .chain(node.items.as_deref());
+        let mut embedded = node.embedded_resource;
         let (mut rules, mut defaults, mut lists) = (
             !node.rules.is_empty(),
             false,
@@ -470,7 +498,9 @@ impl Compiler {
             rules |= child.has_rules_below;
             defaults |= child.has_defaults_below || child.default.is_some();
             lists |= child.has_list_checks_below;
+            embedded |= child.has_embedded_below;
         }
+        node.has_embedded_below = embedded;
         node.has_rules_below = rules;
         node.has_defaults_below = defaults;
         node.has_list_checks_below = lists;
@@ -499,4 +529,49 @@ fn supported_format(types: &[&str], format: &str) -> Option<Format> {
         },
         _ => None,
     }
+}
+
+/// Go's RE2 treats `\d`, `\w`, `\s` and `\b` as ASCII-only; the `regex` crate makes them
+/// Unicode-aware. Rewrites them to their ASCII meaning so patterns accept what kube accepts.
+pub fn ascii_perl_classes(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 8);
+    let mut chars = pattern.chars();
+    let mut class_depth = 0usize;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(escaped) => {
+                    let replacement = match escaped {
+                        'd' => Some("[0-9]"),
+                        'D' => Some("[^0-9]"),
+                        'w' => Some("[0-9A-Za-z_]"),
+                        'W' => Some("[^0-9A-Za-z_]"),
+                        's' => Some("[\\t\\n\\f\\r ]"),
+                        'S' => Some("[^\\t\\n\\f\\r ]"),
+                        'b' if class_depth == 0 => Some("(?-u:\\b)"),
+                        'B' if class_depth == 0 => Some("(?-u:\\B)"),
+                        _ => None,
+                    };
+                    match replacement {
+                        Some(text) => out.push_str(text),
+                        None => {
+                            out.push('\\');
+                            out.push(escaped);
+                        }
+                    }
+                }
+                None => out.push('\\'),
+            },
+            '[' => {
+                class_depth += 1;
+                out.push(c);
+            }
+            ']' if class_depth > 0 => {
+                class_depth -= 1;
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }

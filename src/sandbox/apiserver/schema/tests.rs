@@ -658,11 +658,14 @@ fn non_structural_schemas_are_rejected_with_kubes_wording() {
     assert!(rendered.contains(&"openAPIV3Schema.properties[spec].type: Required value: must not be empty for specified object fields".to_string()), "{rendered:?}");
     assert!(rendered.contains(&"openAPIV3Schema.properties[spec].properties[a].items: Required value: must be specified".to_string()), "{rendered:?}");
     assert!(rendered.iter().any(|e| e.starts_with(r#"openAPIV3Schema.properties[bad].pattern: Invalid value: "(": must be a valid regular expression"#)), "{rendered:?}");
-    let root =
-        StructuralSchema::new(json!({"type": "string"})).expect_err("root must be an object");
+    let root = StructuralSchema::new_at(
+        json!({"type": "string"}),
+        "spec.versions[0].schema.openAPIV3Schema",
+    )
+    .expect_err("root must be an object");
     assert_eq!(
         root[0].to_string(),
-        r#"openAPIV3Schema.type: Invalid value: "string": must be object at the root"#
+        r#"spec.versions[0].schema.openAPIV3Schema.type: Invalid value: "string": must be object at the root"#
     );
 }
 
@@ -959,4 +962,285 @@ fn schemas_can_be_shared_across_threads() {
     fn shareable<T: Send + Sync + Clone + 'static>() {}
     shareable::<StructuralSchema>();
     shareable::<super::FieldError>();
+}
+
+#[test]
+fn embedded_resources_need_api_version_and_kind() {
+    let s = schema(
+        json!({"type": "object", "properties": {"templates": {"type": "array", "items": {
+            "type": "object", "x-kubernetes-embedded-resource": true, "x-kubernetes-preserve-unknown-fields": true
+        }}}}),
+    );
+    assert!(
+        messages(
+            &s,
+            json!({"spec": {"templates": [{"apiVersion": "apps/v1", "kind": "Deployment"}]}})
+        )
+        .is_empty()
+    );
+    assert_eq!(
+        messages(
+            &s,
+            json!({"spec": {"templates": [{}, {"apiVersion": "a/b/c", "kind": "Not_A_Kind"}, {"apiVersion": 1, "kind": ""}]}})
+        ),
+        [
+            "spec.templates[0].apiVersion: Required value",
+            "spec.templates[0].kind: Required value",
+            r#"spec.templates[1].apiVersion: Invalid value: "a/b/c": unexpected GroupVersion string: a/b/c"#,
+            r#"spec.templates[1].kind: Invalid value: "Not_A_Kind": may have mixed case, but should otherwise match: a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"#,
+            "spec.templates[2].apiVersion: Invalid value: 1: must be a string",
+            r#"spec.templates[2].kind: Invalid value: "": must not be empty"#,
+        ]
+    );
+}
+
+#[test]
+fn date_time_follows_strfmt() {
+    let s = schema(
+        json!({"type": "object", "properties": {"t": {"type": "string", "format": "date-time"}}}),
+    );
+    for ok in [
+        "2026-11-25T04:00:00Z",
+        "2026-11-25t04:00:00.123+02:00",
+        "2024-02-29T23:59:59z",
+    ] {
+        assert!(messages(&s, json!({"spec": {"t": ok}})).is_empty(), "{ok}");
+    }
+    for bad in [
+        "2026-11-25T24:00:00Z",
+        "2026-11-25T04:00:00",
+        "2026-11-25 04:00:00Z",
+        "2025-02-29T00:00:00Z",
+        "2026-1-25T04:00:00Z",
+    ] {
+        assert_eq!(messages(&s, json!({"spec": {"t": bad}})).len(), 1, "{bad}");
+    }
+}
+
+const RULES_SKIPPED: &str = "<nil>: Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation";
+
+/// Sets one field (JSON pointer) of a valid object and checks the single error it causes.
+fn single_field_cases(s: &StructuralSchema, valid: &Value, cases: &[(&str, Value, &str)]) {
+    for (pointer, value, expected) in cases {
+        let mut object = valid.clone();
+        *object.pointer_mut(pointer).expect("field exists") = value.clone();
+        let errors: Vec<String> = messages(s, object)
+            .into_iter()
+            .filter(|e| e != RULES_SKIPPED)
+            .collect();
+        assert_eq!(errors, [expected.to_string()], "{pointer} = {value}");
+    }
+}
+
+#[test]
+fn ai_model_bounds_field_by_field() {
+    let s = crd_schema("AIModel");
+    let s256 = "a".repeat(254);
+    single_field_cases(
+        &s,
+        &valid_model(),
+        &[
+            (
+                "/spec/limits/requestsPerMinute",
+                json!(1000001),
+                "spec.limits.requestsPerMinute: Invalid value: 1000001: spec.limits.requestsPerMinute in body should be less than or equal to 1000000",
+            ),
+            (
+                "/spec/limits/tokensPerMinute",
+                json!(0),
+                "spec.limits.tokensPerMinute: Invalid value: 0: spec.limits.tokensPerMinute in body should be greater than or equal to 1",
+            ),
+            (
+                "/spec/parameters/maxTokens",
+                json!(0),
+                "spec.parameters.maxTokens: Invalid value: 0: spec.parameters.maxTokens in body should be greater than or equal to 1",
+            ),
+            (
+                "/spec/parameters/temperature",
+                json!(-1),
+                "spec.parameters.temperature: Invalid value: -1: spec.parameters.temperature in body should be greater than or equal to 0",
+            ),
+            (
+                "/spec/parameters/topP",
+                json!(1.5),
+                "spec.parameters.topP: Invalid value: 1.5: spec.parameters.topP in body should be less than or equal to 1",
+            ),
+            (
+                "/spec/promptTemplate/template",
+                json!("t".repeat(32769)),
+                "spec.promptTemplate.template: Too long: may not be more than 32768 bytes",
+            ),
+            (
+                "/spec/promptTemplate/variables/0/name",
+                json!(""),
+                r#"spec.promptTemplate.variables[0].name: Invalid value: "": spec.promptTemplate.variables[0].name in body should be at least 1 chars long"#,
+            ),
+            (
+                "/spec/promptTemplate/variables/0/name",
+                json!("v".repeat(64)),
+                "spec.promptTemplate.variables[0].name: Too long: may not be more than 63 bytes",
+            ),
+            (
+                "/spec/providerCredentials/key",
+                json!(""),
+                r#"spec.providerCredentials.key: Invalid value: "": spec.providerCredentials.key in body should be at least 1 chars long"#,
+            ),
+            (
+                "/spec/providerCredentials/name",
+                json!(s256),
+                "spec.providerCredentials.name: Too long: may not be more than 253 bytes",
+            ),
+            (
+                "/spec/writeConnectionSecretToRef/name",
+                json!(""),
+                r#"spec.writeConnectionSecretToRef.name: Invalid value: "": spec.writeConnectionSecretToRef.name in body should be at least 1 chars long"#,
+            ),
+            (
+                "/spec/writeConnectionSecretToRef/name",
+                json!("a".repeat(254)),
+                "spec.writeConnectionSecretToRef.name: Too long: may not be more than 253 bytes",
+            ),
+            (
+                "/spec/limits",
+                json!("fast"),
+                r#"spec.limits: Invalid value: "string": spec.limits in body must be of type object: "string""#,
+            ),
+            (
+                "/spec/promptTemplate/variables",
+                json!({"name": "x"}),
+                r#"spec.promptTemplate.variables: Invalid value: "object": spec.promptTemplate.variables in body must be of type array: "object""#,
+            ),
+            (
+                "/spec/model",
+                json!(5),
+                r#"spec.model: Invalid value: "integer": spec.model in body must be of type string: "integer""#,
+            ),
+            (
+                "/spec",
+                json!({"provider": "openai"}),
+                "spec.model: Required value",
+            ),
+            (
+                "/spec",
+                json!({"model": "m"}),
+                "spec.provider: Required value",
+            ),
+        ],
+    );
+    // Nullable fields accept null; the operator's generated status and optional blocks use it.
+    let mut object = valid_model();
+    object["spec"]["limits"] = json!({"requestsPerMinute": null, "tokensPerMinute": null});
+    object["spec"]["parameters"] = Value::Null;
+    object["spec"]["providerCredentials"] = Value::Null;
+    object["spec"]["promptTemplate"]["system"] = Value::Null;
+    object["status"] = json!({"endpoint": null, "keyId": null, "externalName": null, "observedGeneration": null, "lastOperation": null});
+    assert!(messages(&s, object).is_empty());
+    assert_eq!(messages(&s, obj(json!({}))), ["spec: Required value"]);
+}
+
+#[test]
+fn ai_model_status_conditions_and_last_operation() {
+    let s = crd_schema("AIModel");
+    let mut object = valid_model();
+    object["status"] = json!({
+        "phase": "Ready",
+        "conditions": [
+            {"type": "Ready", "status": "True", "reason": "Available", "message": "", "lastTransitionTime": "2026-11-25T04:00:00Z", "observedGeneration": 2},
+            {"type": "Synced", "status": "True", "reason": "Available", "message": "ok", "lastTransitionTime": "2026-11-25T04:00:00Z"}
+        ],
+        "lastOperation": {"at": "2026-11-25T04:00:00Z", "method": "PUT", "path": "/v1/namespaces/team-a/models/m", "httpStatus": 201, "traceId": "4bf92f3577b34da6a3ce929d0e0e4736"}
+    });
+    assert!(messages(&s, object.clone()).is_empty());
+    single_field_cases(
+        &s,
+        &object,
+        &[
+            (
+                "/status/conditions/1/type",
+                json!("Ready"),
+                r#"status.conditions[1]: Duplicate value: {"type":"Ready"}"#,
+            ),
+            (
+                "/status/conditions/0/observedGeneration",
+                json!("2"),
+                r#"status.conditions[0].observedGeneration: Invalid value: "string": status.conditions[0].observedGeneration in body must be of type integer: "string""#,
+            ),
+            (
+                "/status/lastOperation/httpStatus",
+                json!(2147483648i64),
+                r#"<nil>: Invalid value: "": Checked value must be of type integer with format int32 in status.lastOperation.httpStatus"#,
+            ),
+            (
+                "/status/phase",
+                json!("Gone"),
+                r#"status.phase: Unsupported value: "Gone": supported values: "Pending", "Provisioning", "Ready", "Updating", "Deleting", "Failed""#,
+            ),
+            (
+                "/status/lastOperation/at",
+                json!("2026-11-25"),
+                r#"status.lastOperation.at: Invalid value: "2026-11-25": status.lastOperation.at in body must be of type date-time: "2026-11-25""#,
+            ),
+        ],
+    );
+}
+
+#[test]
+fn perl_classes_are_ascii_only_as_in_go() {
+    let s = schema(
+        json!({"type": "object", "properties": {"v": {"type": "string", "pattern": "^\\d+(\\.\\w+)?$"}}}),
+    );
+    assert!(messages(&s, json!({"spec": {"v": "12.a_b"}})).is_empty());
+    assert_eq!(
+        messages(&s, json!({"spec": {"v": "١٢"}})),
+        [r#"spec.v: Invalid value: "١٢": spec.v in body should match '^\d+(\.\w+)?$'"#]
+    );
+    assert_eq!(
+        super::node::ascii_perl_classes(r"[\d.]\b\\d"),
+        r"[[0-9].](?-u:\b)\\d"
+    );
+}
+
+#[test]
+fn rule_runtime_errors_use_cel_go_wording() {
+    let s = schema(json!({"type": "object", "properties": {
+        "m": {"type": "object", "additionalProperties": {"type": "integer"},
+              "x-kubernetes-validations": [{"rule": "self.missing > 1"}, {"rule": "self.a / 0 == 1"}]},
+        "l": {"type": "array", "items": {"type": "integer"}, "x-kubernetes-validations": [{"rule": "self[5] == 1", "message": "fifth"}]},
+        "s": {"type": "string", "x-kubernetes-validations": [{"rule": "self + 1 == 2"}]}
+    }}));
+    assert_eq!(
+        messages(&s, json!({"spec": {"m": {"a": 1}, "l": [1], "s": "x"}})),
+        [
+            r#"spec.m: Invalid value: "object": no such key: missing evaluating rule: self.missing > 1"#,
+            r#"spec.m: Invalid value: "object": division by zero evaluating rule: self.a / 0 == 1"#,
+            r#"spec.l: Invalid value: "array": index out of bounds: 5 evaluating rule: fifth"#,
+            r#"spec.s: Invalid value: "string": 'no such overload': call arguments did not match a supported operator, function or macro signature for rule: self + 1 == 2"#,
+        ]
+    );
+}
+
+#[test]
+fn int_or_string_with_any_of_types_is_structural() {
+    let s = schema(
+        json!({"type": "object", "properties": {"port": {"x-kubernetes-int-or-string": true,
+        "anyOf": [{"type": "integer"}, {"type": "string"}]}}}),
+    );
+    assert!(messages(&s, json!({"spec": {"port": 80}})).is_empty());
+    assert!(messages(&s, json!({"spec": {"port": "http"}})).is_empty());
+    assert_eq!(
+        messages(&s, json!({"spec": {"port": true}})),
+        [
+            r#"spec.port: Invalid value: "boolean": spec.port in body must be of type integer,string: "boolean""#,
+            r#"<nil>: Invalid value: "": "spec.port" must validate at least one schema (anyOf)"#,
+            r#"spec.port: Invalid value: "boolean": spec.port in body must be of type integer: "boolean""#,
+        ]
+    );
+    let nested_type = StructuralSchema::new(json!({"type": "object", "properties": {"spec": {
+        "type": "object", "anyOf": [{"type": "object"}]
+    }}}))
+    .expect_err("types inside junctors are not structural");
+    assert_eq!(
+        nested_type[0].to_string(),
+        "openAPIV3Schema.properties[spec].anyOf[0].type: Forbidden: must be empty to be structural"
+    );
 }

@@ -6,6 +6,8 @@ use super::gofmt::{self, GoNumber};
 use super::node::{Additional, Format, ListType, Node};
 use super::{FieldError, FieldErrorType};
 use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::fmt::Write as _;
 
 /// The field of an error kube-openapi reported under `name` (`nil.Child(name)` in kube).
 fn field_of(name: &str) -> String {
@@ -65,16 +67,6 @@ fn plural(count: i64, singular: &str, plural: &str) -> String {
 /// `swag.IsFloat64AJSONInteger`.
 fn is_json_integer(f: f64) -> bool {
     f.is_finite() && f.abs() <= 9_007_199_254_740_992.0 && f.fract() == 0.0
-}
-
-/// `strconv.FormatFloat(f, 'f', -1, 64)`.
-fn format_float_fixed(f: f64) -> String {
-    let text = format!("{f}");
-    if text.contains('e') {
-        format!("{f:.0}")
-    } else {
-        text
-    }
 }
 
 /// Whether a Go value of `data`'s type converts to `enum_value`'s type and then equals it
@@ -369,8 +361,11 @@ impl SchemaValidation<'_> {
 
     fn array(&mut self, node: &Node, items: &[Value], path: &str) {
         if let Some(item_schema) = &node.items {
+            let mut child = String::with_capacity(path.len() + 8);
             for (i, item) in items.iter().enumerate() {
-                self.value(item_schema, item, &format!("{path}[{i}]"));
+                child.clear();
+                let _ = write!(child, "{path}[{i}]");
+                self.value(item_schema, item, &child);
             }
         }
         let size = items.len() as i64;
@@ -444,19 +439,35 @@ impl SchemaValidation<'_> {
                 }
             }
             Some(Additional::Schema(schema)) => {
+                let mut child = String::with_capacity(path.len() + 16);
                 for (key, value) in map.iter().filter(|(k, _)| node.property(k).is_none()) {
-                    self.value(schema, value, &format!("{path}.{key}"));
+                    child.clear();
+                    child.push_str(path);
+                    child.push('.');
+                    child.push_str(key);
+                    self.value(schema, value, &child);
                 }
             }
             Some(Additional::Allowed) | None => {}
         }
-        for (name, schema) in &node.properties {
-            if let Some(value) = map.get(name) {
-                let child = if path.is_empty() {
-                    name.clone()
-                } else {
-                    format!("{path}.{name}")
-                };
+        // Visit present properties in schema order without hashing every schema property.
+        let mut present: Vec<(usize, &str, &Value)> = map
+            .iter()
+            .filter_map(|(k, v)| node.property_position(k).map(|i| (i, k.as_str(), v)))
+            .collect();
+        present.sort_unstable_by_key(|(i, _, _)| *i);
+        let mut child = String::with_capacity(path.len() + 24);
+        for (position, name, value) in present {
+            let Some((_, schema)) = node.properties.get(position) else {
+                continue;
+            };
+            {
+                child.clear();
+                if !path.is_empty() {
+                    child.push_str(path);
+                    child.push('.');
+                }
+                child.push_str(name);
                 self.value(schema, value, &child);
             }
         }
@@ -482,7 +493,8 @@ fn too_many(path: &str, actual: i64, max: i64) -> FieldError {
     }
 }
 
-/// `IsValueValidAgainstRange`: whether the number fits the declared type and format.
+/// `IsValueValidAgainstRange`: whether the number, printed as Go prints it and parsed back as
+/// the declared type and format, fits (computed numerically here, to the same result).
 fn range_check(
     n: GoNumber,
     type_name: &str,
@@ -490,14 +502,17 @@ fn range_check(
     prefix: &str,
     path: &str,
 ) -> Option<FieldError> {
-    let text = match n {
-        GoNumber::Int(i) => i.to_string(),
-        GoNumber::Float(f) => format_float_fixed(f),
-    };
-    let fits = match (type_name, format) {
-        ("integer", "int32") => text.parse::<i32>().is_ok(),
-        ("integer", _) => text.parse::<i64>().is_ok(),
-        (_, "float") => text.parse::<f32>().is_ok_and(f32::is_finite),
+    const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
+    let fits = match (type_name, format, n) {
+        ("integer", "int32", GoNumber::Int(i)) => i32::try_from(i).is_ok(),
+        ("integer", "int32", GoNumber::Float(f)) => {
+            f.fract() == 0.0 && f >= f64::from(i32::MIN) && f <= f64::from(i32::MAX)
+        }
+        ("integer", _, GoNumber::Int(_)) => true,
+        ("integer", _, GoNumber::Float(f)) => {
+            f.fract() == 0.0 && (-TWO_POW_63..TWO_POW_63).contains(&f)
+        }
+        (_, "float", GoNumber::Float(f)) => f.abs() <= f64::from(f32::MAX),
         _ => true,
     };
     if fits {
@@ -631,13 +646,13 @@ pub fn list_sets_and_maps(node: &Node, value: &Value, path: &str, out: &mut Vec<
     }
     match value {
         Value::Object(map) => {
-            if let Some(schema) = node.additional_schema() {
+            if let Some(schema) = node.additional_schema().filter(|s| s.has_list_checks_below) {
                 for (k, v) in map {
                     list_sets_and_maps(schema, v, &key(path, k), out);
                 }
             }
             for (k, v) in map {
-                if let Some(schema) = node.property(k) {
+                if let Some(schema) = node.property(k).filter(|s| s.has_list_checks_below) {
                     list_sets_and_maps(schema, v, &child(path, k), out);
                 }
             }
@@ -657,7 +672,7 @@ pub fn list_sets_and_maps(node: &Node, value: &Value, path: &str, out: &mut Vec<
                 Some(ListType::Map) => list_map(node, items, path, out),
                 _ => {}
             }
-            if let Some(item_schema) = &node.items {
+            if let Some(item_schema) = node.items.as_deref().filter(|s| s.has_list_checks_below) {
                 for (i, item) in items.iter().enumerate() {
                     list_sets_and_maps(item_schema, item, &index(path, i), out);
                 }
@@ -721,7 +736,7 @@ fn list_map(node: &Node, items: &[Value], path: &str, out: &mut Vec<FieldError>)
 /// interface values (int and float differ), compounds by their JSON encoding. `None` stands for
 /// an unspecified map key, equal only to itself.
 fn duplicate_indices<'a>(items: impl Iterator<Item = Option<&'a Value>>) -> Vec<usize> {
-    let mut seen: Vec<(Option<String>, usize)> = Vec::new();
+    let mut seen: HashMap<Option<String>, usize> = HashMap::new();
     let mut duplicates = Vec::new();
     for (i, item) in items.enumerate() {
         let identity = item.map(|v| match v {
@@ -732,15 +747,141 @@ fn duplicate_indices<'a>(items: impl Iterator<Item = Option<&'a Value>>) -> Vec<
             },
             other => format!("s{}", gofmt::json(other)),
         });
-        match seen.iter_mut().find(|(id, _)| *id == identity) {
-            Some((_, times)) => {
-                *times += 1;
-                if *times == 2 {
-                    duplicates.push(i);
-                }
-            }
-            None => seen.push((identity, 1)),
+        let times = seen.entry(identity).or_insert(0);
+        *times += 1;
+        if *times == 2 {
+            duplicates.push(i);
         }
     }
     duplicates
+}
+
+fn required(field: String) -> FieldError {
+    FieldError {
+        type_: FieldErrorType::Required,
+        field,
+        bad_value: None,
+        detail: String::new(),
+    }
+}
+
+fn invalid_at(field: String, bad_value: Value, detail: impl Into<String>) -> FieldError {
+    FieldError {
+        type_: FieldErrorType::Invalid,
+        field,
+        bad_value: Some(bad_value),
+        detail: detail.into(),
+    }
+}
+
+/// `schemaobjectmeta.Validate` for embedded resources below the root: `apiVersion` and `kind`
+/// present and well-formed. (Their `metadata` is not checked here.)
+pub fn embedded_resources(node: &Node, value: &Value, path: &str, out: &mut Vec<FieldError>) {
+    if !node.has_embedded_below {
+        return;
+    }
+    match value {
+        Value::Object(map) => {
+            if node.embedded_resource {
+                embedded_type_meta(map, path, out);
+            }
+            for (k, v) in map {
+                if let Some(schema) = node.property(k) {
+                    embedded_resources(schema, v, &child(path, k), out);
+                } else if let Some(schema) = node.additional_schema() {
+                    embedded_resources(schema, v, &key(path, k), out);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(item_schema) = node.items.as_deref().filter(|s| s.has_embedded_below) {
+                for (i, item) in items.iter().enumerate() {
+                    embedded_resources(item_schema, item, &index(path, i), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+const DNS1035_LABEL_FMT: &str = "[a-z]([-a-z0-9]*[a-z0-9])?";
+
+fn is_dns1035_label(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    let (Some(first), Some(last)) = (bytes.first(), bytes.last()) else {
+        return false;
+    };
+    first.is_ascii_lowercase()
+        && (last.is_ascii_lowercase() || last.is_ascii_digit())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+}
+
+fn embedded_type_meta(map: &Map<String, Value>, path: &str, out: &mut Vec<FieldError>) {
+    let api_version_path = child(path, "apiVersion");
+    let kind_path = child(path, "kind");
+    if !map.contains_key("apiVersion") {
+        out.push(required(api_version_path.clone()));
+    }
+    if !map.contains_key("kind") {
+        out.push(required(kind_path.clone()));
+    }
+    for (k, v) in map {
+        match (k.as_str(), v) {
+            ("apiVersion", Value::String(api_version)) if api_version.is_empty() => {
+                out.push(invalid_at(
+                    api_version_path.clone(),
+                    v.clone(),
+                    "must not be empty",
+                ));
+            }
+            ("apiVersion", Value::String(api_version))
+                if api_version != "/" && api_version.matches('/').count() > 1 =>
+            {
+                out.push(invalid_at(
+                    api_version_path.clone(),
+                    v.clone(),
+                    format!("unexpected GroupVersion string: {api_version}"),
+                ));
+            }
+            ("kind", Value::String(kind)) if kind.is_empty() => {
+                out.push(invalid_at(
+                    kind_path.clone(),
+                    v.clone(),
+                    "must not be empty",
+                ));
+            }
+            ("kind", Value::String(kind)) => {
+                let lower = kind.to_lowercase();
+                let mut problems = Vec::new();
+                if lower.len() > 63 {
+                    problems.push("must be no more than 63 characters".to_string());
+                }
+                if !is_dns1035_label(&lower) {
+                    problems.push(format!(
+                        "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '{DNS1035_LABEL_FMT}')"
+                    ));
+                }
+                if !problems.is_empty() {
+                    out.push(invalid_at(
+                        kind_path.clone(),
+                        v.clone(),
+                        format!(
+                            "may have mixed case, but should otherwise match: {}",
+                            problems.join(",")
+                        ),
+                    ));
+                }
+            }
+            ("apiVersion", Value::String(_)) => {}
+            ("apiVersion", _) => out.push(invalid_at(
+                api_version_path.clone(),
+                v.clone(),
+                "must be a string",
+            )),
+            ("kind", _) => out.push(invalid_at(kind_path.clone(), v.clone(), "must be a string")),
+            _ => {}
+        }
+    }
 }

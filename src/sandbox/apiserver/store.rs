@@ -322,6 +322,37 @@ impl Store {
         (items, state.resource_version)
     }
 
+    /// Up to `limit` objects that `select` accepts, in key order after `after`, whether more
+    /// follow, and the version they were read at. Selection runs under the read lock, so a page
+    /// costs what it returns, not the size of the resource.
+    pub fn page(
+        &self,
+        key: &StorageKey,
+        namespace: Option<&str>,
+        after: Option<&ObjectKey>,
+        limit: usize,
+        select: impl Fn(&Value) -> bool,
+    ) -> (Vec<Arc<StoredObject>>, bool, u64) {
+        use std::ops::Bound;
+        let state = self.read();
+        let Some(objects) = state.objects.get(key) else {
+            return (Vec::new(), false, state.resource_version);
+        };
+        let lower = match (after, namespace) {
+            (Some(after), _) => Bound::Excluded(after.clone()),
+            (None, Some(ns)) => Bound::Included((ns.to_string(), String::new())),
+            (None, None) => Bound::Unbounded,
+        };
+        let mut matching = objects
+            .range((lower, Bound::Unbounded))
+            .take_while(|((ns, _), _)| namespace.is_none_or(|wanted| wanted == ns))
+            .map(|(_, object)| object)
+            .filter(|object| select(&object.value));
+        let items: Vec<_> = matching.by_ref().take(limit).cloned().collect();
+        let more = matching.next().is_some();
+        (items, more, state.resource_version)
+    }
+
     /// Whether any object of any resource lives in `namespace`.
     pub fn namespace_has_content(&self, namespace: &str) -> bool {
         let state = self.read();

@@ -160,6 +160,8 @@ pub enum Background {
         /// Its name.
         name: String,
     },
+    /// An object names an owner UID no stored object has: collect it as if the owner just went.
+    OwnerMissing(String),
     /// A namespace began terminating: delete its content.
     NamespaceTerminating(String),
     /// A CRD began terminating: delete its custom resources.
@@ -198,6 +200,8 @@ struct State {
     served: Arc<Vec<Served>>,
     /// owner UID → dependents.
     dependents: HashMap<String, HashSet<(StorageKey, ObjectKey)>>,
+    /// UIDs of the objects stored now.
+    uids: HashSet<String>,
 }
 
 /// The store shared by the HTTP layer and the background controllers.
@@ -236,6 +240,7 @@ impl Store {
             history_limit: history_limit.max(1),
             served: Arc::new(builtin_types().into_iter().map(Served::new).collect()),
             dependents: HashMap::new(),
+            uids: HashSet::new(),
         };
         let store = Arc::new(Self {
             state: RwLock::new(state),
@@ -545,6 +550,20 @@ impl Store {
                 .entry(uid.clone())
                 .or_default()
                 .insert((storage_key.clone(), key.clone()));
+        }
+
+        let uid = meta_str(&object.value, "uid").to_string();
+        if removed {
+            state.uids.remove(&uid);
+        } else if created {
+            state.uids.insert(uid);
+        }
+        for owner in new_owners.iter().filter(|uid| !old_owners.contains(uid)) {
+            if !state.uids.contains(owner) {
+                let _ = self
+                    .background
+                    .send(Background::OwnerMissing(owner.clone()));
+            }
         }
 
         let objects = state.objects.entry(storage_key.clone()).or_default();

@@ -268,6 +268,28 @@ async fn garbage_collection_background_and_orphan() {
             .unwrap_or_default()
             .is_empty()
     );
+
+    // An owner that does not exist is treated as gone.
+    let dangling: Secret = serde_json::from_value(json!({"metadata": {"name": "dangling", "ownerReferences": [{
+        "apiVersion": "portico.dev/v1alpha1", "kind": "AIModel", "name": "ghost", "uid": "no-such-uid",
+    }]}}))
+    .expect("secret");
+    secrets
+        .create(&PostParams::default(), &dangling)
+        .await
+        .expect("create");
+    eventually("dangling dependent collected", || {
+        let secrets = secrets.clone();
+        async move {
+            secrets
+                .get_opt("dangling")
+                .await
+                .expect("get")
+                .is_none()
+                .then_some(())
+        }
+    })
+    .await;
 }
 
 #[tokio::test]

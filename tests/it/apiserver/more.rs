@@ -981,3 +981,44 @@ async fn concurrent_writes_reach_a_watcher_complete_and_in_order() {
         }
     }
 }
+
+#[tokio::test]
+async fn streaming_list_watch_and_timeout() {
+    let (_server, client) = start().await;
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let cm: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "present"}})).expect("cm");
+    configmaps
+        .create(&PostParams::default(), &cm)
+        .await
+        .expect("create");
+
+    let mut stream = configmaps
+        .watch(&kube::api::WatchParams::streaming_lists().timeout(1), "")
+        .await
+        .expect("watch")
+        .boxed();
+    match stream.try_next().await.expect("event").expect("open") {
+        kube::api::WatchEvent::Added(cm) => {
+            assert_eq!(cm.metadata.name.as_deref(), Some("present"))
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    match stream.try_next().await.expect("event").expect("open") {
+        kube::api::WatchEvent::Bookmark(bookmark) => assert_eq!(
+            bookmark
+                .metadata
+                .annotations
+                .get("k8s.io/initial-events-end")
+                .map(String::as_str),
+            Some("true")
+        ),
+        other => panic!("unexpected {other:?}"),
+    }
+    // timeoutSeconds=1 ends the stream.
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while stream.try_next().await.expect("event").is_some() {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the watch ends at its timeout");
+}

@@ -1022,3 +1022,28 @@ async fn streaming_list_watch_and_timeout() {
     .await;
     assert!(ended.is_ok(), "the watch ends at its timeout");
 }
+
+#[tokio::test]
+async fn health_endpoints_and_invalid_crds() {
+    let (_server, client) = start().await;
+    for path in ["/healthz", "/readyz", "/livez"] {
+        let request = http::Request::get(path).body(Vec::new()).expect("request");
+        assert_eq!(client.request_text(request).await.expect("healthy"), "ok");
+    }
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let mut misnamed = widget_crd(json!([widget_version("v1", true)]));
+    misnamed.metadata.name = Some("wrong.example.com".into());
+    let status = api_error(
+        crds.create(&PostParams::default(), &misnamed)
+            .await
+            .expect_err("invalid"),
+    );
+    assert_eq!((status.code, status.reason.as_str()), (422, "Invalid"));
+    assert_eq!(
+        status.message,
+        "CustomResourceDefinition.apiextensions.k8s.io \"wrong.example.com\" is invalid: metadata.name: Invalid value: \"wrong.example.com\": must be spec.names.plural+\".\"+spec.group"
+    );
+    let details = status.details.expect("details");
+    assert_eq!(details.kind, "CustomResourceDefinition");
+    assert_eq!(details.causes[0].field, "metadata.name");
+}

@@ -1047,3 +1047,24 @@ async fn health_endpoints_and_invalid_crds() {
     assert_eq!(details.kind, "CustomResourceDefinition");
     assert_eq!(details.causes[0].field, "metadata.name");
 }
+
+#[tokio::test]
+async fn labels_are_validated_like_kube() {
+    let (_server, client) = start().await;
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let cm: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "l", "labels": {"tier": "not valid"}}}))
+            .expect("cm");
+    let status = api_error(
+        configmaps
+            .create(&PostParams::default(), &cm)
+            .await
+            .expect_err("invalid"),
+    );
+    assert_eq!((status.code, status.reason.as_str()), (422, "Invalid"));
+    assert!(
+        status.message.starts_with("ConfigMap \"l\" is invalid: metadata.labels: Invalid value: \"not valid\": a valid label must be an empty string"),
+        "{}",
+        status.message
+    );
+}

@@ -47,6 +47,12 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
             "the full sandbox (API server, gateway and operator in one process) is not available yet; run `portico sandbox --apiserver-only`"
         );
     }
+    if !args.listen.ip().is_loopback() {
+        anyhow::bail!(
+            "the sandbox API server speaks plain HTTP and only listens on loopback; {} is not a loopback address",
+            args.listen
+        );
+    }
     let config = apiserver::ApiServerConfig {
         listen: args.listen,
         token: Some(SecretString::from(random_token())),

@@ -72,6 +72,7 @@ pub async fn run(store: Arc<Store>, mut work: mpsc::UnboundedReceiver<Background
                     clean_crd(&store, &crd);
                 }
             }
+            Background::OwnerMissing(uid) => collect_dependents(&store, &uid),
             Background::NamespaceTerminating(namespace) => clean_namespace(&store, &namespace),
             Background::CrdTerminating(name) => clean_crd(&store, &name),
             Background::Finalize {

@@ -5,7 +5,8 @@ use serde_json::{Value, json};
 use super::registry::ResourceType;
 
 /// A failed request, answered with a `Status` body whose `reason` clients branch on.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("request failed with {code} {reason}: {message}")]
 pub struct ApiError {
     /// HTTP status code.
     pub code: u16,
@@ -16,14 +17,6 @@ pub struct ApiError {
     /// `Status.details`, or `Value::Null`.
     pub details: Value,
 }
-
-impl std::fmt::Display for ApiError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({}): {}", self.code, self.reason, self.message)
-    }
-}
-
-impl std::error::Error for ApiError {}
 
 fn details(rt: &ResourceType, name: &str) -> Value {
     let mut details = json!({"name": name, "kind": rt.plural});

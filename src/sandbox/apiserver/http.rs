@@ -725,43 +725,36 @@ fn list(
             Some(decoded)
         }
     };
-    let (candidates, read_at) = match fields.pinned_name() {
+    let select = |value: &Value| labels.matches(value) && fields.matches(value);
+    let (items, more, read_at) = match fields.pinned_name() {
         Some(name) if namespace.is_some() || !served.rt.namespaced => {
             let found = app
                 .store
-                .get(&served.storage_key, namespace.unwrap_or(""), name);
-            (found.into_iter().collect(), app.store.resource_version())
+                .get(&served.storage_key, namespace.unwrap_or(""), name)
+                .filter(|object| select(&object.value));
+            (
+                found.into_iter().collect(),
+                false,
+                app.store.resource_version(),
+            )
         }
-        _ => app.store.list(
+        _ => app.store.page(
             &served.storage_key,
             namespace,
             token.as_ref().map(|t| &t.start),
+            limit.unwrap_or(usize::MAX),
+            select,
         ),
     };
     let list_rv = token.as_ref().map(|t| t.rv).unwrap_or(read_at);
-    let mut matching = candidates
-        .into_iter()
-        .filter(|o| labels.matches(&o.value) && fields.matches(&o.value));
-    let mut items: Vec<Arc<StoredObject>> = Vec::new();
     let mut metadata = json!({"resourceVersion": list_rv.to_string()});
-    match limit {
-        None => items.extend(matching),
-        Some(limit) => {
-            items.extend(matching.by_ref().take(limit));
-            let remaining = matching.count();
-            if remaining > 0
-                && let Some(last) = items.last()
-            {
-                let start = (
-                    meta_str(&last.value, "namespace").to_string(),
-                    meta_str(&last.value, "name").to_string(),
-                );
-                let raw =
-                    serde_json::to_vec(&ContinueToken { rv: list_rv, start }).unwrap_or_default();
-                metadata["continue"] = json!(base64::engine::general_purpose::STANDARD.encode(raw));
-                metadata["remainingItemCount"] = json!(remaining);
-            }
-        }
+    if more && let Some(last) = items.last() {
+        let start = (
+            meta_str(&last.value, "namespace").to_string(),
+            meta_str(&last.value, "name").to_string(),
+        );
+        let raw = serde_json::to_vec(&ContinueToken { rv: list_rv, start }).unwrap_or_default();
+        metadata["continue"] = json!(base64::engine::general_purpose::STANDARD.encode(raw));
     }
     if table::wants_table(accept(headers)) {
         let include = params

@@ -252,10 +252,13 @@ pub fn record_update(
             }),
         }
     }
-    if list != before || old.is_none() {
-        store_entries(new, &list);
-    } else if let Some(old_fields) = old.and_then(|o| o.pointer("/metadata/managedFields")) {
-        super::object::metadata_mut(new).insert("managedFields".into(), old_fields.clone());
+    // Unchanged ownership keeps the stored entries byte for byte (a no-op write stays a no-op);
+    // what a client sends in managedFields is never taken as is.
+    match old.and_then(|o| o.pointer("/metadata/managedFields")) {
+        Some(old_fields) if list == before => {
+            super::object::metadata_mut(new).insert("managedFields".into(), old_fields.clone());
+        }
+        _ => store_entries(new, &list),
     }
 }
 

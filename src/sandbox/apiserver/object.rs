@@ -57,6 +57,49 @@ pub fn name_errors(name: &str, label_only: bool) -> Vec<String> {
     errors
 }
 
+fn is_qualified_part(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
+}
+
+/// kube's label checks: `(field, body)` for each invalid label key or value.
+pub fn label_errors(object: &Value) -> Vec<(String, String)> {
+    let mut errors = Vec::new();
+    let Some(labels) = object
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+    else {
+        return errors;
+    };
+    for (key, value) in labels {
+        let name = match key.rsplit_once('/') {
+            Some((prefix, name)) => {
+                if prefix.is_empty() || !name_errors(prefix, false).is_empty() {
+                    errors.push(("metadata.labels".to_string(), format!("Invalid value: {key:?}: prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")));
+                }
+                name
+            }
+            None => key.as_str(),
+        };
+        if !is_qualified_part(name) {
+            errors.push(("metadata.labels".to_string(), format!("Invalid value: {key:?}: name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')")));
+        }
+        match value.as_str() {
+            Some("") => {}
+            Some(text) if is_qualified_part(text) => {}
+            Some(text) if text.len() > 63 => errors.push(("metadata.labels".to_string(), format!("Invalid value: {text:?}: must be no more than 63 characters"))),
+            other => errors.push(("metadata.labels".to_string(), format!("Invalid value: {}: a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')", other.map(|t| format!("{t:?}")).unwrap_or_else(|| value.to_string())))),
+        }
+    }
+    errors
+}
+
 /// Field paths of an object's metadata as strings, absent as empty.
 pub fn meta_str<'a>(object: &'a Value, field: &str) -> &'a str {
     object
@@ -173,6 +216,8 @@ mod tests {
         assert_eq!(name_errors("Bad_Name", false).len(), 1);
         assert_eq!(name_errors("a.b", true).len(), 1);
         assert!(generate_name("web-").starts_with("web-"));
+        let labels = serde_json::json!({"metadata": {"labels": {"app": "ok", "example.com/x": "", "bad key": "v", "k": "bad value"}}});
+        assert_eq!(label_errors(&labels).len(), 2);
     }
 
     #[test]

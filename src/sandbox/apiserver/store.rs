@@ -160,6 +160,8 @@ pub enum Background {
         /// Its name.
         name: String,
     },
+    /// An object names an owner UID no stored object has: collect it as if the owner just went.
+    OwnerMissing(String),
     /// A namespace began terminating: delete its content.
     NamespaceTerminating(String),
     /// A CRD began terminating: delete its custom resources.
@@ -198,6 +200,8 @@ struct State {
     served: Arc<Vec<Served>>,
     /// owner UID → dependents.
     dependents: HashMap<String, HashSet<(StorageKey, ObjectKey)>>,
+    /// UIDs of the objects stored now.
+    uids: HashSet<String>,
 }
 
 /// The store shared by the HTTP layer and the background controllers.
@@ -236,6 +240,7 @@ impl Store {
             history_limit: history_limit.max(1),
             served: Arc::new(builtin_types().into_iter().map(Served::new).collect()),
             dependents: HashMap::new(),
+            uids: HashSet::new(),
         };
         let store = Arc::new(Self {
             state: RwLock::new(state),
@@ -320,6 +325,37 @@ impl Store {
             .map(|(_, object)| object.clone())
             .collect();
         (items, state.resource_version)
+    }
+
+    /// Up to `limit` objects that `select` accepts, in key order after `after`, whether more
+    /// follow, and the version they were read at. Selection runs under the read lock, so a page
+    /// costs what it returns, not the size of the resource.
+    pub fn page(
+        &self,
+        key: &StorageKey,
+        namespace: Option<&str>,
+        after: Option<&ObjectKey>,
+        limit: usize,
+        select: impl Fn(&Value) -> bool,
+    ) -> (Vec<Arc<StoredObject>>, bool, u64) {
+        use std::ops::Bound;
+        let state = self.read();
+        let Some(objects) = state.objects.get(key) else {
+            return (Vec::new(), false, state.resource_version);
+        };
+        let lower = match (after, namespace) {
+            (Some(after), _) => Bound::Excluded(after.clone()),
+            (None, Some(ns)) => Bound::Included((ns.to_string(), String::new())),
+            (None, None) => Bound::Unbounded,
+        };
+        let mut matching = objects
+            .range((lower, Bound::Unbounded))
+            .take_while(|((ns, _), _)| namespace.is_none_or(|wanted| wanted == ns))
+            .map(|(_, object)| object)
+            .filter(|object| select(&object.value));
+        let items: Vec<_> = matching.by_ref().take(limit).cloned().collect();
+        let more = matching.next().is_some();
+        (items, more, state.resource_version)
     }
 
     /// Whether any object of any resource lives in `namespace`.
@@ -514,6 +550,20 @@ impl Store {
                 .entry(uid.clone())
                 .or_default()
                 .insert((storage_key.clone(), key.clone()));
+        }
+
+        let uid = meta_str(&object.value, "uid").to_string();
+        if removed {
+            state.uids.remove(&uid);
+        } else if created {
+            state.uids.insert(uid);
+        }
+        for owner in new_owners.iter().filter(|uid| !old_owners.contains(uid)) {
+            if !state.uids.contains(owner) {
+                let _ = self
+                    .background
+                    .send(Background::OwnerMissing(owner.clone()));
+            }
         }
 
         let objects = state.objects.entry(storage_key.clone()).or_default();

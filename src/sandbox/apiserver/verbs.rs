@@ -321,6 +321,15 @@ fn finish(
         }
     }
 
+    let bad_labels = super::object::label_errors(&new);
+    if !bad_labels.is_empty() {
+        let causes: Vec<(String, String, String)> = bad_labels
+            .into_iter()
+            .map(|(field, body)| ("FieldValueInvalid".to_string(), field, body))
+            .collect();
+        return Err(ApiError::invalid(rt, name, &causes));
+    }
+
     if let Some(old_value) = old_value
         && is_deleting(old_value)
     {

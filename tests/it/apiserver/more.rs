@@ -268,6 +268,28 @@ async fn garbage_collection_background_and_orphan() {
             .unwrap_or_default()
             .is_empty()
     );
+
+    // An owner that does not exist is treated as gone.
+    let dangling: Secret = serde_json::from_value(json!({"metadata": {"name": "dangling", "ownerReferences": [{
+        "apiVersion": "portico.dev/v1alpha1", "kind": "AIModel", "name": "ghost", "uid": "no-such-uid",
+    }]}}))
+    .expect("secret");
+    secrets
+        .create(&PostParams::default(), &dangling)
+        .await
+        .expect("create");
+    eventually("dangling dependent collected", || {
+        let secrets = secrets.clone();
+        async move {
+            secrets
+                .get_opt("dangling")
+                .await
+                .expect("get")
+                .is_none()
+                .then_some(())
+        }
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -958,4 +980,91 @@ async fn concurrent_writes_reach_a_watcher_complete_and_in_order() {
             other => panic!("unexpected {other:?}"),
         }
     }
+}
+
+#[tokio::test]
+async fn streaming_list_watch_and_timeout() {
+    let (_server, client) = start().await;
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let cm: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "present"}})).expect("cm");
+    configmaps
+        .create(&PostParams::default(), &cm)
+        .await
+        .expect("create");
+
+    let mut stream = configmaps
+        .watch(&kube::api::WatchParams::streaming_lists().timeout(1), "")
+        .await
+        .expect("watch")
+        .boxed();
+    match stream.try_next().await.expect("event").expect("open") {
+        kube::api::WatchEvent::Added(cm) => {
+            assert_eq!(cm.metadata.name.as_deref(), Some("present"))
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    match stream.try_next().await.expect("event").expect("open") {
+        kube::api::WatchEvent::Bookmark(bookmark) => assert_eq!(
+            bookmark
+                .metadata
+                .annotations
+                .get("k8s.io/initial-events-end")
+                .map(String::as_str),
+            Some("true")
+        ),
+        other => panic!("unexpected {other:?}"),
+    }
+    // timeoutSeconds=1 ends the stream.
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while stream.try_next().await.expect("event").is_some() {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the watch ends at its timeout");
+}
+
+#[tokio::test]
+async fn health_endpoints_and_invalid_crds() {
+    let (_server, client) = start().await;
+    for path in ["/healthz", "/readyz", "/livez"] {
+        let request = http::Request::get(path).body(Vec::new()).expect("request");
+        assert_eq!(client.request_text(request).await.expect("healthy"), "ok");
+    }
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let mut misnamed = widget_crd(json!([widget_version("v1", true)]));
+    misnamed.metadata.name = Some("wrong.example.com".into());
+    let status = api_error(
+        crds.create(&PostParams::default(), &misnamed)
+            .await
+            .expect_err("invalid"),
+    );
+    assert_eq!((status.code, status.reason.as_str()), (422, "Invalid"));
+    assert_eq!(
+        status.message,
+        "CustomResourceDefinition.apiextensions.k8s.io \"wrong.example.com\" is invalid: metadata.name: Invalid value: \"wrong.example.com\": must be spec.names.plural+\".\"+spec.group"
+    );
+    let details = status.details.expect("details");
+    assert_eq!(details.kind, "CustomResourceDefinition");
+    assert_eq!(details.causes[0].field, "metadata.name");
+}
+
+#[tokio::test]
+async fn labels_are_validated_like_kube() {
+    let (_server, client) = start().await;
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let cm: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "l", "labels": {"tier": "not valid"}}}))
+            .expect("cm");
+    let status = api_error(
+        configmaps
+            .create(&PostParams::default(), &cm)
+            .await
+            .expect_err("invalid"),
+    );
+    assert_eq!((status.code, status.reason.as_str()), (422, "Invalid"));
+    assert!(
+        status.message.starts_with("ConfigMap \"l\" is invalid: metadata.labels: Invalid value: \"not valid\": a valid label must be an empty string"),
+        "{}",
+        status.message
+    );
 }

@@ -48,12 +48,16 @@ async fn schemathesis_finds_the_gateway_conforming() {
         .expect("key secret");
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Schemathesis keeps a cache in its working directory: give it a throw-away one.
+    let scratch = tempfile::tempdir().expect("scratch dir");
     let output = tokio::process::Command::new("schemathesis")
-        .current_dir(root)
+        .current_dir(scratch.path())
         .env("PORTICO_ADMIN_TOKEN", super::TOKEN)
         .env("PORTICO_MODEL_KEY", key.expose_secret())
-        .args(["--config-file", "tests/it/gateway/schemathesis.toml", "run"])
-        .arg("openapi/gateway.yaml")
+        .arg("--config-file")
+        .arg(root.join("tests/it/gateway/schemathesis.toml"))
+        .arg("run")
+        .arg(root.join("openapi/gateway.yaml"))
         .args(["--url", &gateway.url()])
         .args(["--checks", "all"])
         .args(["--max-examples", "25"])

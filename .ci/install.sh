@@ -1,13 +1,31 @@
 #!/usr/bin/env bash
-# Installs the tools the test suite drives for real: kubectl (the sandbox's client), PostgreSQL
-# server binaries (initdb, pg_ctl, postgres, psql) and schemathesis (gateway conformance).
+# Installs the tools the test suite drives for real, on a fresh machine:
+#   kubectl      the sandbox API server's real client (image: google-cloud-sdk's kubectl;
+#                fallback: Debian's kubernetes-client)
+#   PostgreSQL   initdb, pg_ctl, postgres, psql for the real-database tests
+#   schemathesis gateway conformance against openapi/gateway.yaml
 set -euo pipefail
 
-need_apt=()
-command -v kubectl >/dev/null 2>&1 || need_apt+=(kubernetes-client)
-command -v initdb >/dev/null 2>&1 || [ -x /usr/lib/postgresql/15/bin/initdb ] || need_apt+=(postgresql)
-command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
-if [ ${#need_apt[@]} -gt 0 ]; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+SCHEMATHESIS_VERSION=4.32.5
+
+apt_packages=()
+command -v kubectl >/dev/null 2>&1 || apt_packages+=(kubernetes-client)
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  apt_packages+=(postgresql)
 fi
+command -v psql >/dev/null 2>&1 || apt_packages+=(postgresql-client)
+if [ ${#apt_packages[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${apt_packages[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${apt_packages[@]}"
+fi
+
+if ! command -v schemathesis >/dev/null 2>&1 \
+  || [ "$(schemathesis --version 2>/dev/null | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -n1)" != "$SCHEMATHESIS_VERSION" ]; then
+  python3 -m pip install --quiet "schemathesis==${SCHEMATHESIS_VERSION}"
+  if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
+fi
+
+kubectl version --client 2>/dev/null | head -n1
+psql --version
+schemathesis --version

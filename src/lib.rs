@@ -6,6 +6,10 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod controller;
+pub mod credentials;
 pub mod gateway;
+pub mod operator;
 pub mod sandbox;
+pub mod telemetry;
 pub mod tls;

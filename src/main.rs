@@ -14,6 +14,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the operator: reconcile AIModel and ManagedDatabase resources against the gateway.
+    Run(RunCommand),
     /// Print the CustomResourceDefinitions generated from the Rust types (what `crds/` holds).
     Crd(CrdArgs),
     /// Run the reference gateway: a server for `openapi/gateway.yaml`.
@@ -28,6 +30,7 @@ async fn main() -> std::process::ExitCode {
     portico::tls::install_crypto_provider();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(command) => run_operator(command).await,
         Command::Crd(args) => print_crds(args),
         Command::Gateway(args) => portico::sandbox::gateway::run(args).await,
         Command::Sandbox(args) => portico::sandbox::run(args).await,
@@ -42,13 +45,36 @@ async fn main() -> std::process::ExitCode {
 }
 
 #[derive(Debug, clap::Args)]
+struct RunCommand {
+    #[command(flatten)]
+    operator: portico::operator::RunArgs,
+    /// Log line format.
+    #[arg(long, env = "PORTICO_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: portico::telemetry::LogFormat,
+}
+
+async fn run_operator(command: RunCommand) -> anyhow::Result<()> {
+    let telemetry = portico::telemetry::init("portico-operator", command.log_format);
+    let result = portico::operator::run(command.operator).await;
+    telemetry.shutdown();
+    Ok(result?)
+}
+
+#[derive(Debug, clap::Args)]
 struct CrdArgs {
     /// Write one file per CRD (`<plural>.<group>.yaml`) into this directory instead of printing.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "reference")]
     write_dir: Option<std::path::PathBuf>,
+    /// Print the Markdown field reference (what `docs/crd-reference.md` holds) instead of YAML.
+    #[arg(long)]
+    reference: bool,
 }
 
 fn print_crds(args: CrdArgs) -> anyhow::Result<()> {
+    if args.reference {
+        print!("{}", portico::api::crd_reference());
+        return Ok(());
+    }
     match args.write_dir {
         None => print!("{}", portico::api::crds_yaml()?),
         Some(dir) => {

@@ -190,6 +190,11 @@ pub struct AIModelStatus {
     /// Chat-completions endpoint clients call (also in the connection Secret).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// `resourceVersion` of the provider-credentials Secret whose value the gateway last
+    /// received. The gateway never returns the credential, so this is how a changed Secret is
+    /// told from an unchanged one without sending it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_credentials_version: Option<String>,
     /// Identifier (not the value) of the API key issued for this resource.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_id: Option<String>,

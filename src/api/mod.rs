@@ -4,6 +4,7 @@
 mod ai_model;
 mod common;
 mod managed_database;
+mod reference;
 
 pub use ai_model::{
     AIModel, AIModelSpec, AIModelStatus, ModelLimits, ModelParameters, PromptTemplate,
@@ -18,6 +19,11 @@ pub use managed_database::{Engine, ManagedDatabase, ManagedDatabaseSpec, Managed
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
+
+/// Markdown reference of the CRDs (`docs/crd-reference.md`).
+pub fn crd_reference() -> String {
+    reference::markdown(&crds())
+}
 
 /// The CRDs, in the order `crds/` lists them (file names sort the same way).
 pub fn crds() -> Vec<CustomResourceDefinition> {

@@ -37,3 +37,13 @@ fn concatenated_crd_files_equal_portico_crd_output() {
         portico::api::crds_yaml().expect("CRDs render")
     );
 }
+
+#[test]
+fn crd_reference_doc_matches_the_schemas() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/crd-reference.md");
+    let actual = std::fs::read_to_string(&path).expect("docs/crd-reference.md exists");
+    assert!(
+        actual == portico::api::crd_reference(),
+        "docs/crd-reference.md is stale: run `cargo run -- crd --reference > docs/crd-reference.md`"
+    );
+}

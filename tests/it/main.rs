@@ -7,4 +7,5 @@ mod apiserver;
 mod crds;
 mod gateway;
 mod kubectl;
+mod operator;
 mod postgres;

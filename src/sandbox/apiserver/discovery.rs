@@ -1,7 +1,16 @@
 //! Discovery and OpenAPI GETs (`/version`, `/api`, `/api/v1`, `/apis`, `/apis/{group}`,
 //! `/apis/{group}/{version}`, `/openapi/v2`, `/openapi/v3/...`) answered from the served
 //! resource types, in the content type the client's `Accept` header asks for.
+//!
+//! `/api` and `/apis` are served both as the legacy documents (`APIVersions`, `APIGroupList`) and
+//! as aggregated discovery (`apidiscovery.k8s.io/v2` `APIGroupDiscoveryList`), which client-go
+//! asks for first; the latter saves kubectl one request per group version.
 
+use std::cmp::Ordering;
+
+use serde_json::{Value, json};
+
+use super::openapi;
 use super::registry::ResourceType;
 
 /// A discovery or OpenAPI answer, ready to send with status 200.
@@ -12,6 +21,33 @@ pub struct DiscoveryResponse {
     /// The serialized body.
     pub body: Vec<u8>,
 }
+
+impl DiscoveryResponse {
+    /// A JSON body with the plain `application/json` content type.
+    pub(crate) fn json(value: &Value) -> Self {
+        Self::json_as(value, JSON)
+    }
+
+    fn json_as(value: &Value, content_type: &str) -> Self {
+        Self {
+            content_type: content_type.to_owned(),
+            body: value.to_string().into_bytes(),
+        }
+    }
+}
+
+const JSON: &str = "application/json";
+
+/// The negotiated content type of aggregated discovery; the response must carry it verbatim for
+/// client-go to parse the body as aggregated.
+pub const AGGREGATED_DISCOVERY_V2: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// The Kubernetes version the sandbox reports at `/version`. Matches the kubectl the project tests
+/// with (1.32), so `kubectl version` prints no skew warning.
+const MAJOR: &str = "1";
+const MINOR: &str = "32";
+pub(crate) const GIT_VERSION: &str = "v1.32.0-portico";
 
 /// Whether `path` is one this module answers (the HTTP layer routes it here before resource
 /// paths; e.g. `/apis/portico.dev/v1alpha1` is discovery, `/apis/portico.dev/v1alpha1/aimodels`
@@ -33,9 +69,371 @@ pub fn is_discovery_path(path: &str) -> bool {
 /// Answers a GET of a discovery or OpenAPI path. `None` means nothing is served there, and the
 /// caller answers with a `NotFound` Status.
 pub fn handle(
-    _types: &[ResourceType],
-    _path: &str,
-    _accept: Option<&str>,
+    types: &[ResourceType],
+    path: &str,
+    accept: Option<&str>,
 ) -> Option<DiscoveryResponse> {
-    None
+    let path = path.split('?').next().unwrap_or_default();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["version"] => Some(DiscoveryResponse::json(&version())),
+        ["api"] => Some(if accepts_aggregated(accept) {
+            DiscoveryResponse::json_as(&aggregated_list(types, true), AGGREGATED_DISCOVERY_V2)
+        } else {
+            DiscoveryResponse::json(&api_versions(types))
+        }),
+        ["api", version] => {
+            resource_list(types, "", version).map(|list| DiscoveryResponse::json(&list))
+        }
+        ["apis"] => Some(if accepts_aggregated(accept) {
+            DiscoveryResponse::json_as(&aggregated_list(types, false), AGGREGATED_DISCOVERY_V2)
+        } else {
+            DiscoveryResponse::json(&api_group_list(types))
+        }),
+        ["apis", group] => api_group(types, group).map(|group| DiscoveryResponse::json(&group)),
+        ["apis", group, version] => {
+            resource_list(types, group, version).map(|list| DiscoveryResponse::json(&list))
+        }
+        ["openapi", rest @ ..] => openapi::handle(types, rest, accept),
+        _ => None,
+    }
 }
+
+/// Whether the `Accept` header asks for aggregated discovery v2 ahead of any plain JSON.
+fn accepts_aggregated(accept: Option<&str>) -> bool {
+    let Some(accept) = accept else {
+        return false;
+    };
+    for range in accept.split(',') {
+        let mut parts = range.split(';').map(str::trim);
+        let media_type = parts.next().unwrap_or_default();
+        let mut group = None;
+        let mut version = None;
+        let mut as_kind = None;
+        let mut refused = false;
+        for parameter in parts {
+            let Some((key, value)) = parameter.split_once('=') else {
+                continue;
+            };
+            let value = value.trim().trim_matches('"');
+            match key.trim() {
+                "g" => group = Some(value),
+                "v" => version = Some(value),
+                "as" => as_kind = Some(value),
+                "q" => refused = value.parse::<f32>().is_ok_and(|q| q <= 0.0),
+                _ => {}
+            }
+        }
+        if refused {
+            continue;
+        }
+        let aggregated = media_type.eq_ignore_ascii_case(JSON)
+            && group == Some("apidiscovery.k8s.io")
+            && version == Some("v2")
+            && as_kind == Some("APIGroupDiscoveryList");
+        if aggregated {
+            return true;
+        }
+        let plain = as_kind.is_none()
+            && (media_type.eq_ignore_ascii_case(JSON)
+                || media_type == "*/*"
+                || media_type == "application/*");
+        if plain {
+            return false;
+        }
+    }
+    false
+}
+
+fn version() -> Value {
+    json!({
+        "major": MAJOR,
+        "minor": MINOR,
+        "gitVersion": GIT_VERSION,
+        "gitCommit": "0000000000000000000000000000000000000000",
+        "gitTreeState": "clean",
+        "buildDate": "2026-01-01T00:00:00Z",
+        "goVersion": "go1.23.0",
+        "compiler": "gc",
+        "platform": format!("{}/{}", std::env::consts::OS, go_arch()),
+    })
+}
+
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// Orders API versions the way kube-apiserver does: GA before beta before alpha, higher numbers
+/// first, anything else last in lexical order.
+pub(crate) fn compare_versions(a: &str, b: &str) -> Ordering {
+    fn key(version: &str) -> Option<(u8, u64, u64)> {
+        let rest = version.strip_prefix('v')?;
+        let digits_end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let major: u64 = rest[..digits_end].parse().ok()?;
+        let tail = &rest[digits_end..];
+        if tail.is_empty() {
+            return Some((2, major, 0));
+        }
+        let (level, number) = if let Some(number) = tail.strip_prefix("beta") {
+            (1, number)
+        } else if let Some(number) = tail.strip_prefix("alpha") {
+            (0, number)
+        } else {
+            return None;
+        };
+        Some((level, major, number.parse().ok()?))
+    }
+    match (key(a), key(b)) {
+        (Some(a), Some(b)) => b.cmp(&a),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => a.cmp(b),
+    }
+}
+
+/// Groups in order of first appearance, each with its versions, preferred first.
+pub(crate) fn groups(types: &[ResourceType]) -> Vec<(String, Vec<String>)> {
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for resource_type in types {
+        let index = match groups.iter().position(|(g, _)| *g == resource_type.group) {
+            Some(index) => index,
+            None => {
+                groups.push((resource_type.group.clone(), Vec::new()));
+                groups.len() - 1
+            }
+        };
+        let versions = &mut groups[index].1;
+        if !versions.contains(&resource_type.version) {
+            versions.push(resource_type.version.clone());
+        }
+    }
+    for (_, versions) in &mut groups {
+        versions.sort_by(|a, b| compare_versions(a, b));
+    }
+    groups
+}
+
+fn api_versions(types: &[ResourceType]) -> Value {
+    let versions: Vec<String> = groups(types)
+        .into_iter()
+        .find(|(group, _)| group.is_empty())
+        .map(|(_, versions)| versions)
+        .unwrap_or_default();
+    json!({
+        "kind": "APIVersions",
+        "versions": versions,
+        "serverAddressByClientCIDRs": [],
+    })
+}
+
+fn group_document(group: &str, versions: &[String]) -> Value {
+    let entries: Vec<Value> = versions
+        .iter()
+        .map(|version| json!({"groupVersion": format!("{group}/{version}"), "version": version}))
+        .collect();
+    json!({
+        "name": group,
+        "versions": entries,
+        "preferredVersion": entries.first().cloned().unwrap_or(Value::Null),
+    })
+}
+
+fn api_group_list(types: &[ResourceType]) -> Value {
+    let groups: Vec<Value> = groups(types)
+        .iter()
+        .filter(|(group, _)| !group.is_empty())
+        .map(|(group, versions)| group_document(group, versions))
+        .collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+fn api_group(types: &[ResourceType], group: &str) -> Option<Value> {
+    let (name, versions) = groups(types)
+        .into_iter()
+        .find(|(name, _)| !name.is_empty() && name == group)?;
+    let mut document = group_document(&name, &versions);
+    if let Value::Object(fields) = &mut document {
+        fields.insert("kind".into(), "APIGroup".into());
+        fields.insert("apiVersion".into(), "v1".into());
+    }
+    Some(document)
+}
+
+const SUBRESOURCE_VERBS: [&str; 3] = ["get", "patch", "update"];
+
+fn resource_list(types: &[ResourceType], group: &str, version: &str) -> Option<Value> {
+    let served: Vec<&ResourceType> = types
+        .iter()
+        .filter(|t| t.group == group && t.version == version)
+        .collect();
+    if served.is_empty() {
+        return None;
+    }
+    let mut resources = Vec::new();
+    for resource_type in served {
+        let mut resource = json!({
+            "name": resource_type.plural,
+            "singularName": resource_type.singular,
+            "namespaced": resource_type.namespaced,
+            "kind": resource_type.kind,
+            "verbs": resource_type.verbs,
+        });
+        if let Value::Object(fields) = &mut resource {
+            if !resource_type.short_names.is_empty() {
+                fields.insert("shortNames".into(), json!(resource_type.short_names));
+            }
+            if !resource_type.categories.is_empty() {
+                fields.insert("categories".into(), json!(resource_type.categories));
+            }
+            fields.insert(
+                "storageVersionHash".into(),
+                storage_version_hash(types, resource_type).into(),
+            );
+        }
+        resources.push(resource);
+        if resource_type.status_subresource {
+            resources.push(json!({
+                "name": format!("{}/status", resource_type.plural),
+                "singularName": "",
+                "namespaced": resource_type.namespaced,
+                "kind": resource_type.kind,
+                "verbs": SUBRESOURCE_VERBS,
+            }));
+        }
+        if resource_type.scale_subresource.is_some() {
+            resources.push(json!({
+                "name": format!("{}/scale", resource_type.plural),
+                "singularName": "",
+                "namespaced": resource_type.namespaced,
+                "group": "autoscaling",
+                "version": "v1",
+                "kind": "Scale",
+                "verbs": SUBRESOURCE_VERBS,
+            }));
+        }
+    }
+    let group_version = if group.is_empty() {
+        version.to_owned()
+    } else {
+        format!("{group}/{version}")
+    };
+    let mut list = json!({
+        "kind": "APIResourceList",
+        "groupVersion": group_version,
+        "resources": resources,
+    });
+    // kube-apiserver omits apiVersion on the core group's list only.
+    if !group.is_empty()
+        && let Value::Object(fields) = &mut list
+    {
+        fields.insert("apiVersion".into(), "v1".into());
+    }
+    Some(list)
+}
+
+/// kube-apiserver's `storageVersionHash`: the first 8 bytes of the SHA-256 of the storage
+/// version's `group/version/kind`, base64-encoded. Every served version reports the same hash, so
+/// storage migrators notice when the storage version changes.
+fn storage_version_hash(types: &[ResourceType], resource_type: &ResourceType) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let storage_version = types
+        .iter()
+        .find(|t| t.group == resource_type.group && t.kind == resource_type.kind && t.storage)
+        .map_or(resource_type.version.as_str(), |t| t.version.as_str());
+    let digest = sha2::Sha256::digest(format!(
+        "{}/{}/{}",
+        resource_type.group, storage_version, resource_type.kind
+    ));
+    base64::engine::general_purpose::STANDARD.encode(&digest[..8])
+}
+
+fn aggregated_resource(resource_type: &ResourceType) -> Value {
+    let response_kind = json!({
+        "group": resource_type.group,
+        "version": resource_type.version,
+        "kind": resource_type.kind,
+    });
+    let mut subresources = Vec::new();
+    if resource_type.status_subresource {
+        subresources.push(json!({
+            "subresource": "status",
+            "responseKind": response_kind,
+            "verbs": SUBRESOURCE_VERBS,
+        }));
+    }
+    if resource_type.scale_subresource.is_some() {
+        subresources.push(json!({
+            "subresource": "scale",
+            "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
+            "verbs": SUBRESOURCE_VERBS,
+        }));
+    }
+    let mut resource = json!({
+        "resource": resource_type.plural,
+        "responseKind": response_kind,
+        "scope": if resource_type.namespaced { "Namespaced" } else { "Cluster" },
+        "singularResource": resource_type.singular,
+        "verbs": resource_type.verbs,
+    });
+    if let Value::Object(fields) = &mut resource {
+        if !resource_type.short_names.is_empty() {
+            fields.insert("shortNames".into(), json!(resource_type.short_names));
+        }
+        if !resource_type.categories.is_empty() {
+            fields.insert("categories".into(), json!(resource_type.categories));
+        }
+        if !subresources.is_empty() {
+            fields.insert("subresources".into(), Value::Array(subresources));
+        }
+    }
+    resource
+}
+
+/// `APIGroupDiscoveryList` of the core group (`legacy`, served at `/api`) or of every named group
+/// (served at `/apis`).
+fn aggregated_list(types: &[ResourceType], legacy: bool) -> Value {
+    let items: Vec<Value> = groups(types)
+        .into_iter()
+        .filter(|(group, _)| group.is_empty() == legacy)
+        .map(|(group, versions)| {
+            let versions: Vec<Value> = versions
+                .iter()
+                .map(|version| {
+                    let resources: Vec<Value> = types
+                        .iter()
+                        .filter(|t| t.group == group && t.version == *version)
+                        .map(aggregated_resource)
+                        .collect();
+                    json!({"version": version, "resources": resources, "freshness": "Current"})
+                })
+                .collect();
+            let metadata = if group.is_empty() {
+                json!({})
+            } else {
+                json!({"name": group})
+            };
+            json!({"metadata": metadata, "versions": versions})
+        })
+        .collect();
+    json!({
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": "apidiscovery.k8s.io/v2",
+        "metadata": {},
+        "items": items,
+    })
+}
+
+#[cfg(test)]
+#[path = "discovery_tests.rs"]
+mod tests;
+
+#[cfg(test)]
+#[path = "discovery_fixtures.rs"]
+pub(crate) mod fixtures;

@@ -99,3 +99,166 @@ pub struct PrinterColumn {
     /// JSONPath evaluated against each object, e.g. `.status.phase`.
     pub json_path: String,
 }
+
+const ALL_VERBS: [&str; 8] = [
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
+fn builtin(
+    group: &str,
+    kind: &str,
+    plural: &str,
+    short_names: &[&str],
+    namespaced: bool,
+    status_subresource: bool,
+) -> ResourceType {
+    ResourceType {
+        group: group.to_string(),
+        version: "v1".to_string(),
+        kind: kind.to_string(),
+        list_kind: format!("{kind}List"),
+        plural: plural.to_string(),
+        singular: kind.to_lowercase(),
+        short_names: short_names.iter().map(|s| s.to_string()).collect(),
+        categories: Vec::new(),
+        namespaced,
+        verbs: ALL_VERBS.iter().map(|s| s.to_string()).collect(),
+        status_subresource,
+        scale_subresource: None,
+        schema: None,
+        printer_columns: Vec::new(),
+        crd_name: None,
+        storage: true,
+    }
+}
+
+/// The built-in kinds every sandbox serves.
+pub fn builtin_types() -> Vec<ResourceType> {
+    let mut crd = builtin(
+        "apiextensions.k8s.io",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+        &["crd", "crds"],
+        false,
+        true,
+    );
+    crd.categories = vec!["api-extensions".to_string()];
+    let mut namespaces = builtin("", "Namespace", "namespaces", &["ns"], false, true);
+    // kube-apiserver serves no deletecollection on namespaces.
+    namespaces.verbs.retain(|verb| verb != "deletecollection");
+    vec![
+        namespaces,
+        builtin("", "Secret", "secrets", &[], true, false),
+        builtin("", "ConfigMap", "configmaps", &["cm"], true, false),
+        builtin("", "Event", "events", &["ev"], true, false),
+        builtin("events.k8s.io", "Event", "events", &["ev"], true, false),
+        builtin("coordination.k8s.io", "Lease", "leases", &[], true, false),
+        crd,
+    ]
+}
+
+fn string_at(value: &Value, pointer: &str) -> Option<String> {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+fn strings_at(value: &Value, pointer: &str) -> Vec<String> {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The served versions a CRD (as JSON) defines, one `ResourceType` each.
+pub fn crd_types(crd: &Value) -> Vec<ResourceType> {
+    let group = string_at(crd, "/spec/group").unwrap_or_default();
+    let kind = string_at(crd, "/spec/names/kind").unwrap_or_default();
+    let plural = string_at(crd, "/spec/names/plural").unwrap_or_default();
+    let list_kind = string_at(crd, "/spec/names/listKind").unwrap_or_else(|| format!("{kind}List"));
+    let singular = string_at(crd, "/spec/names/singular")
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| kind.to_lowercase());
+    let namespaced = string_at(crd, "/spec/scope").as_deref() != Some("Cluster");
+    let crd_name = string_at(crd, "/metadata/name");
+    let versions = crd
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .cloned();
+    versions
+        .unwrap_or_default()
+        .iter()
+        .filter(|version| {
+            version
+                .get("served")
+                .and_then(Value::as_bool)
+                .unwrap_or(true)
+        })
+        .map(|version| {
+            let printer_columns = version
+                .get("additionalPrinterColumns")
+                .and_then(Value::as_array)
+                .map(|columns| {
+                    columns
+                        .iter()
+                        .map(|column| PrinterColumn {
+                            name: string_at(column, "/name").unwrap_or_default(),
+                            type_: string_at(column, "/type").unwrap_or_default(),
+                            format: string_at(column, "/format"),
+                            description: string_at(column, "/description"),
+                            priority: column.get("priority").and_then(Value::as_i64).unwrap_or(0)
+                                as i32,
+                            json_path: string_at(column, "/jsonPath").unwrap_or_default(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let scale_subresource =
+                version
+                    .pointer("/subresources/scale")
+                    .map(|scale| ScaleSubresource {
+                        spec_replicas_path: string_at(scale, "/specReplicasPath")
+                            .unwrap_or_default(),
+                        status_replicas_path: string_at(scale, "/statusReplicasPath")
+                            .unwrap_or_default(),
+                        label_selector_path: string_at(scale, "/labelSelectorPath"),
+                    });
+            ResourceType {
+                group: group.clone(),
+                version: string_at(version, "/name").unwrap_or_default(),
+                kind: kind.clone(),
+                list_kind: list_kind.clone(),
+                plural: plural.clone(),
+                singular: singular.clone(),
+                short_names: strings_at(crd, "/spec/names/shortNames"),
+                categories: strings_at(crd, "/spec/names/categories"),
+                namespaced,
+                verbs: ALL_VERBS.iter().map(|s| s.to_string()).collect(),
+                status_subresource: version.pointer("/subresources/status").is_some(),
+                scale_subresource,
+                schema: version.pointer("/schema/openAPIV3Schema").cloned(),
+                printer_columns,
+                crd_name: crd_name.clone(),
+                storage: version
+                    .get("storage")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+            }
+        })
+        .collect()
+}

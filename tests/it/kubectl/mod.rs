@@ -1,1 +1,4 @@
 //! Sandbox API server scenarios through the real `kubectl` binary.
+
+mod flows;
+mod harness;

@@ -1,0 +1,349 @@
+//! Per-object memory of when an object may next call the gateway: the quiet window after a
+//! successful sync (drift is checked once per poll interval), exponential backoff with jitter
+//! after a retryable failure (never sooner than the gateway's `Retry-After`), and a long hold
+//! after a terminal failure. kube's `error_policy` keeps no per-object state, and our own status
+//! writes re-trigger reconciles, so without this a failing object would call the gateway on
+//! every watch event.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+
+/// Identifies one custom resource.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ObjectKey {
+    /// Kind, e.g. `AIModel`.
+    pub kind: &'static str,
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+/// What the gate compares to decide whether a remembered outcome still applies: a new
+/// generation, a new gateway token or the start of deletion all open it at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Inputs {
+    /// `metadata.generation` of the object.
+    pub generation: i64,
+    /// Version of the gateway token (changes when the token Secret rotates).
+    pub token_version: u64,
+    /// Whether the object is being deleted.
+    pub deleting: bool,
+}
+
+/// Timing policy of the gate.
+#[derive(Debug, Clone, Copy)]
+pub struct GatePolicy {
+    /// How long a successful sync is trusted before drift is checked again.
+    pub poll_interval: Duration,
+    /// First retry delay after a retryable failure.
+    pub backoff_base: Duration,
+    /// Longest retry delay after repeated retryable failures.
+    pub backoff_max: Duration,
+    /// How long a terminal failure is held before it is tried again anyway (a safety net: the
+    /// usual way out is a spec, Secret or token change).
+    pub terminal_hold: Duration,
+}
+
+impl Default for GatePolicy {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_secs(300),
+            backoff_base: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(300),
+            terminal_hold: Duration::from_secs(1800),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    Synced,
+    Retryable { attempts: u32 },
+    Terminal,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    inputs: Inputs,
+    outcome: Outcome,
+    until: Instant,
+}
+
+/// The gates of every object a controller handles.
+#[derive(Debug, Default)]
+pub struct Gates {
+    policy: GatePolicy,
+    entries: Mutex<HashMap<ObjectKey, Entry>>,
+}
+
+impl Gates {
+    /// Gates with the given timing policy.
+    pub fn new(policy: GatePolicy) -> Self {
+        Self {
+            policy,
+            entries: Mutex::default(),
+        }
+    }
+
+    /// The timing policy.
+    pub fn policy(&self) -> GatePolicy {
+        self.policy
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectKey, Entry>> {
+        // A poisoned map only means a panic elsewhere mid-update; the entries are still usable
+        // hints, and losing them costs at most one extra gateway call per object.
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// `Some(wait)` when the object should not call the gateway before `wait` has passed;
+    /// `None` when it may call now.
+    pub fn closed_for(&self, key: &ObjectKey, inputs: Inputs, now: Instant) -> Option<Duration> {
+        let entries = self.lock();
+        let entry = entries.get(key)?;
+        if entry.inputs != inputs || entry.until <= now {
+            return None;
+        }
+        Some(entry.until - now)
+    }
+
+    /// Whether the last recorded outcome for these inputs was a success.
+    pub fn is_synced(&self, key: &ObjectKey, inputs: Inputs) -> bool {
+        self.lock()
+            .get(key)
+            .is_some_and(|e| e.inputs == inputs && matches!(e.outcome, Outcome::Synced))
+    }
+
+    /// Records a successful sync; returns when drift should next be checked.
+    pub fn record_success(&self, key: ObjectKey, inputs: Inputs, now: Instant) -> Duration {
+        let wait = self.policy.poll_interval;
+        self.lock().insert(
+            key,
+            Entry {
+                inputs,
+                outcome: Outcome::Synced,
+                until: now + wait,
+            },
+        );
+        wait
+    }
+
+    /// Records a success that needs a prompt follow-up (e.g. a database still provisioning):
+    /// the next look comes after `wait`, and the failure count is reset.
+    pub fn record_progress(
+        &self,
+        key: ObjectKey,
+        inputs: Inputs,
+        wait: Duration,
+        now: Instant,
+    ) -> Duration {
+        self.lock().insert(
+            key,
+            Entry {
+                inputs,
+                outcome: Outcome::Retryable { attempts: 0 },
+                until: now + wait,
+            },
+        );
+        wait
+    }
+
+    /// Records a retryable failure; returns the delay before the next attempt: exponential in
+    /// the number of consecutive failures, with jitter, and at least `retry_after`.
+    pub fn record_retryable(
+        &self,
+        key: ObjectKey,
+        inputs: Inputs,
+        retry_after: Option<Duration>,
+        now: Instant,
+    ) -> Duration {
+        let mut entries = self.lock();
+        let attempts = match entries.get(&key) {
+            Some(Entry {
+                inputs: previous,
+                outcome: Outcome::Retryable { attempts },
+                ..
+            }) if *previous == inputs => attempts.saturating_add(1),
+            _ => 1,
+        };
+        let wait = backoff_delay(self.policy, attempts, retry_after, &mut rand::rng());
+        entries.insert(
+            key,
+            Entry {
+                inputs,
+                outcome: Outcome::Retryable { attempts },
+                until: now + wait,
+            },
+        );
+        wait
+    }
+
+    /// Records a terminal failure; returns the hold before it is tried again unprompted.
+    pub fn record_terminal(&self, key: ObjectKey, inputs: Inputs, now: Instant) -> Duration {
+        let wait = self.policy.terminal_hold;
+        self.lock().insert(
+            key,
+            Entry {
+                inputs,
+                outcome: Outcome::Terminal,
+                until: now + wait,
+            },
+        );
+        wait
+    }
+
+    /// Opens the gate: the next reconcile of this object calls the gateway (used when a
+    /// referenced Secret changes).
+    pub fn open(&self, key: &ObjectKey) {
+        self.lock().remove(key);
+    }
+
+    /// Forgets an object that is gone.
+    pub fn forget(&self, key: &ObjectKey) {
+        self.lock().remove(key);
+    }
+
+    /// Number of objects remembered (for tests and metrics).
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no object is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// `base · 2^(attempts-1)`, capped, with "equal jitter" (half fixed, half random) so that many
+/// objects failing together do not retry in lockstep; never less than `retry_after`.
+fn backoff_delay(
+    policy: GatePolicy,
+    attempts: u32,
+    retry_after: Option<Duration>,
+    rng: &mut impl Rng,
+) -> Duration {
+    let exponent = attempts.saturating_sub(1).min(20);
+    let raw = policy
+        .backoff_base
+        .saturating_mul(1u32 << exponent)
+        .min(policy.backoff_max);
+    let half = raw / 2;
+    let jitter = half.mul_f64(rng.random::<f64>());
+    let delay = half + jitter;
+    match retry_after {
+        Some(floor) if floor > delay => floor,
+        _ => delay,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> ObjectKey {
+        ObjectKey {
+            kind: "AIModel",
+            namespace: "ns".into(),
+            name: "m".into(),
+        }
+    }
+
+    fn inputs(generation: i64) -> Inputs {
+        Inputs {
+            generation,
+            token_version: 0,
+            deleting: false,
+        }
+    }
+
+    fn policy() -> GatePolicy {
+        GatePolicy {
+            poll_interval: Duration::from_secs(60),
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(16),
+            terminal_hold: Duration::from_secs(600),
+        }
+    }
+
+    #[test]
+    fn unknown_object_may_call() {
+        let gates = Gates::new(policy());
+        assert_eq!(gates.closed_for(&key(), inputs(1), Instant::now()), None);
+    }
+
+    #[test]
+    fn success_closes_until_the_poll_interval_and_a_new_generation_opens() {
+        let gates = Gates::new(policy());
+        let now = Instant::now();
+        gates.record_success(key(), inputs(1), now);
+        let wait = gates.closed_for(&key(), inputs(1), now + Duration::from_secs(10));
+        assert_eq!(wait, Some(Duration::from_secs(50)));
+        assert_eq!(gates.closed_for(&key(), inputs(2), now), None);
+        assert_eq!(
+            gates.closed_for(&key(), inputs(1), now + Duration::from_secs(61)),
+            None
+        );
+    }
+
+    #[test]
+    fn retryable_failures_back_off_exponentially_within_jitter_bounds() {
+        let gates = Gates::new(policy());
+        let now = Instant::now();
+        for attempt in 1..=6u32 {
+            let wait = gates.record_retryable(key(), inputs(1), None, now);
+            let raw = Duration::from_secs(1u64 << (attempt - 1)).min(Duration::from_secs(16));
+            assert!(
+                wait >= raw / 2 && wait <= raw,
+                "attempt {attempt}: {wait:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn retry_after_is_a_floor() {
+        let gates = Gates::new(policy());
+        let wait = gates.record_retryable(
+            key(),
+            inputs(1),
+            Some(Duration::from_secs(30)),
+            Instant::now(),
+        );
+        assert_eq!(wait, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn terminal_failure_holds_until_inputs_change() {
+        let gates = Gates::new(policy());
+        let now = Instant::now();
+        gates.record_terminal(key(), inputs(1), now);
+        assert!(
+            gates
+                .closed_for(&key(), inputs(1), now + Duration::from_secs(300))
+                .is_some()
+        );
+        let rotated = Inputs {
+            token_version: 1,
+            ..inputs(1)
+        };
+        assert_eq!(gates.closed_for(&key(), rotated, now), None);
+        gates.open(&key());
+        assert_eq!(gates.closed_for(&key(), inputs(1), now), None);
+    }
+
+    #[test]
+    fn a_new_generation_resets_the_failure_count() {
+        let gates = Gates::new(policy());
+        let now = Instant::now();
+        for _ in 0..5 {
+            gates.record_retryable(key(), inputs(1), None, now);
+        }
+        let wait = gates.record_retryable(key(), inputs(2), None, now);
+        assert!(wait <= Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,424 @@
+//! Operator scenarios: the sandbox API server, the reference gateway and the operator in one
+//! process, talking over real HTTP on loopback. Each test builds its own `Env`.
+
+mod database;
+mod failures;
+mod lifecycle;
+mod steady_state;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::api::{Api, ObjectMeta, PostParams};
+use kube::{Client, Resource};
+use portico::api::{AIModel, CONDITION_READY, ManagedDatabase};
+use portico::controller::gate::GatePolicy;
+use portico::controller::{Context, OperatorConfig, RunError};
+use portico::credentials::{GatewayToken, SecretRef};
+use portico::gateway::{GatewayClient, GatewayClientConfig};
+use portico::sandbox::apiserver::{ApiServer, ApiServerConfig};
+use portico::sandbox::gateway::{GatewayConfig, ReferenceGateway};
+use secrecy::SecretString;
+use serde::de::DeserializeOwned;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::support::{self, eventually};
+
+/// The gateway admin token every `Env` uses.
+pub(crate) const GATEWAY_TOKEN: &str = "gw-admin-3f9c1d7e5b2a4c68";
+/// A provider API key handed to the gateway through a Secret.
+pub(crate) const PROVIDER_KEY: &str = "sk-provider-7d41e09b2c6f4a85";
+/// Namespace the test objects live in.
+pub(crate) const NS: &str = "team-a";
+
+/// Knobs of an `Env`.
+pub(crate) struct Options {
+    pub poll_interval: Duration,
+    pub provision_delay: Duration,
+    pub gateway_qps: f64,
+    pub gateway_burst: u32,
+    /// What the token Secret holds (the gateway accepts only `GATEWAY_TOKEN`).
+    pub token_in_secret: String,
+    /// Whether to install the CRDs.
+    pub install_crds: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_secs(300),
+            provision_delay: Duration::from_millis(300),
+            gateway_qps: 500.0,
+            gateway_burst: 100,
+            token_in_secret: GATEWAY_TOKEN.into(),
+            install_crds: true,
+        }
+    }
+}
+
+struct Running {
+    shutdown: CancellationToken,
+    task: JoinHandle<Result<(), RunError>>,
+}
+
+/// One sandbox API server, one reference gateway and (usually) one running operator.
+pub(crate) struct Env {
+    pub apiserver: ApiServer,
+    pub gateway: ReferenceGateway,
+    pub client: Client,
+    /// An admin client of the gateway for assertions (not the operator's).
+    pub gateway_admin: GatewayClient,
+    pub options: Options,
+    operator: Option<Running>,
+}
+
+impl Env {
+    pub async fn start() -> Env {
+        Self::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(options: Options) -> Env {
+        let mut gateway_config = GatewayConfig::new(SecretString::from(GATEWAY_TOKEN));
+        gateway_config.provision_delay = options.provision_delay;
+        let gateway = ReferenceGateway::start(gateway_config)
+            .await
+            .expect("reference gateway starts");
+        Self::start_with_gateway(options, gateway).await
+    }
+
+    pub async fn start_with_gateway(options: Options, gateway: ReferenceGateway) -> Env {
+        support::init();
+        let apiserver = ApiServer::start(ApiServerConfig::default())
+            .await
+            .expect("sandbox API server starts");
+        let client = apiserver.kube_client().expect("kube client");
+        if options.install_crds {
+            install_crds(&client).await;
+        }
+        for namespace in ["portico-system", NS] {
+            create_namespace(&client, namespace).await;
+        }
+        put_secret(
+            &client,
+            "portico-system",
+            "gateway-admin",
+            &[("token", &options.token_in_secret)],
+        )
+        .await;
+        let gateway_admin = GatewayClient::new(
+            GatewayClientConfig {
+                qps: 1000.0,
+                burst: 1000,
+                ..GatewayClientConfig::new(gateway.url())
+            },
+            SecretString::from(GATEWAY_TOKEN),
+        )
+        .expect("gateway admin client");
+        let mut env = Env {
+            apiserver,
+            gateway,
+            client,
+            gateway_admin,
+            options,
+            operator: None,
+        };
+        if env.options.install_crds {
+            env.start_operator();
+        }
+        env
+    }
+
+    /// The operator's context, as `portico run` would build it.
+    pub fn operator_context(&self) -> Arc<Context> {
+        let config = OperatorConfig {
+            namespace: None,
+            concurrency: 8,
+            gate: GatePolicy {
+                poll_interval: self.options.poll_interval,
+                backoff_base: Duration::from_millis(100),
+                backoff_max: Duration::from_secs(2),
+                terminal_hold: Duration::from_secs(3600),
+            },
+            instance: "it".into(),
+        };
+        let token = GatewayToken::watch(
+            self.client.clone(),
+            SecretRef {
+                namespace: "portico-system".into(),
+                name: "gateway-admin".into(),
+            },
+        );
+        let gateway = GatewayClient::new(
+            GatewayClientConfig {
+                qps: self.options.gateway_qps,
+                burst: self.options.gateway_burst,
+                timeout: Duration::from_secs(5),
+                ..GatewayClientConfig::new(self.gateway.url())
+            },
+            token.receiver(),
+        )
+        .expect("operator's gateway client");
+        Arc::new(Context::new(self.client.clone(), gateway, token, config))
+    }
+
+    pub fn start_operator(&mut self) {
+        assert!(self.operator.is_none(), "operator already running");
+        let shutdown = CancellationToken::new();
+        let ctx = self.operator_context();
+        let task = tokio::spawn(portico::controller::run(ctx, shutdown.clone()));
+        self.operator = Some(Running { shutdown, task });
+    }
+
+    /// Stops the operator the way SIGTERM does and waits until it has.
+    pub async fn stop_operator(&mut self) {
+        let running = self.operator.take().expect("operator running");
+        running.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(30), running.task)
+            .await
+            .expect("operator stops in time")
+            .expect("operator task did not panic")
+            .expect("operator ran without error");
+    }
+
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        Api::namespaced(self.client.clone(), NS)
+    }
+
+    pub async fn create<K>(&self, manifest: serde_json::Value) -> K
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + DeserializeOwned
+            + serde::Serialize
+            + std::fmt::Debug,
+    {
+        let object: K = serde_json::from_value(manifest).expect("manifest matches the type");
+        self.api::<K>()
+            .create(&PostParams::default(), &object)
+            .await
+            .expect("create succeeds")
+    }
+
+    /// Waits until the object's `Ready` condition is `True` for its current generation.
+    pub async fn wait_ready<K>(&self, name: &str) -> K
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + DeserializeOwned
+            + std::fmt::Debug
+            + HasConditions,
+    {
+        let api = self.api::<K>();
+        eventually(&format!("{name} to be Ready"), || {
+            let api = api.clone();
+            async move {
+                let object = api.get(name).await.ok()?;
+                let generation = object.meta().generation;
+                let ready = object.condition(CONDITION_READY)?;
+                (ready.status == "True" && object.observed_generation() == generation)
+                    .then_some(object)
+            }
+        })
+        .await
+    }
+
+    /// Waits until the object no longer exists.
+    pub async fn wait_gone<K>(&self, name: &str)
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let api = self.api::<K>();
+        eventually(&format!("{name} to be gone"), || {
+            let api = api.clone();
+            async move { matches!(api.get_opt(name).await, Ok(None)).then_some(()) }
+        })
+        .await
+    }
+
+    pub async fn secret(&self, name: &str) -> Option<Secret> {
+        Api::<Secret>::namespaced(self.client.clone(), NS)
+            .get_opt(name)
+            .await
+            .expect("secret read")
+    }
+
+    /// Gateway calls of one operation answered with one status.
+    pub fn gateway_calls(&self, operation: &str, status: u16) -> u64 {
+        self.gateway.stats().count(operation, status)
+    }
+
+    /// Gateway calls of one operation, any status.
+    pub fn gateway_calls_any(&self, operation: &str) -> u64 {
+        self.gateway
+            .requests()
+            .iter()
+            .filter(|record| record.operation == operation)
+            .count() as u64
+    }
+}
+
+/// Read access to the status conditions of both kinds.
+pub(crate) trait HasConditions {
+    fn conditions(&self) -> &[Condition];
+    fn observed_generation(&self) -> Option<i64>;
+    fn condition(&self, type_: &str) -> Option<&Condition> {
+        self.conditions().iter().find(|c| c.type_ == type_)
+    }
+}
+
+impl HasConditions for AIModel {
+    fn conditions(&self) -> &[Condition] {
+        self.status
+            .as_ref()
+            .map(|s| s.conditions.as_slice())
+            .unwrap_or(&[])
+    }
+    fn observed_generation(&self) -> Option<i64> {
+        self.status.as_ref().and_then(|s| s.observed_generation)
+    }
+}
+
+impl HasConditions for ManagedDatabase {
+    fn conditions(&self) -> &[Condition] {
+        self.status
+            .as_ref()
+            .map(|s| s.conditions.as_slice())
+            .unwrap_or(&[])
+    }
+    fn observed_generation(&self) -> Option<i64> {
+        self.status.as_ref().and_then(|s| s.observed_generation)
+    }
+}
+
+pub(crate) async fn install_crds(client: &Client) {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in portico::api::crds() {
+        let name = crd.metadata.name.clone().expect("CRD has a name");
+        api.create(&PostParams::default(), &crd)
+            .await
+            .expect("CRD created");
+        eventually(&format!("CRD {name} established"), || {
+            let api = api.clone();
+            let name = name.clone();
+            async move {
+                let crd = api.get(&name).await.ok()?;
+                crd.status?
+                    .conditions?
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+                    .then_some(())
+            }
+        })
+        .await;
+    }
+}
+
+pub(crate) async fn create_namespace(client: &Client, name: &str) {
+    let namespace = Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    match Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &namespace)
+        .await
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.code == 409 => {}
+        Err(error) => panic!("namespace {name} not created: {error}"),
+    }
+}
+
+/// Creates or replaces a Secret with the given string data.
+pub(crate) async fn put_secret(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    data: &[(&str, &str)],
+) {
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some(namespace.into()),
+            ..ObjectMeta::default()
+        },
+        data: Some(
+            data.iter()
+                .map(|(k, v)| {
+                    (
+                        k.to_string(),
+                        k8s_openapi::ByteString(v.as_bytes().to_vec()),
+                    )
+                })
+                .collect(),
+        ),
+        ..Secret::default()
+    };
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let params = kube::api::PatchParams::apply("it").force();
+    api.patch(name, &params, &kube::api::Patch::Apply(&secret))
+        .await
+        .expect("secret written");
+}
+
+/// String value of a key of a Secret.
+pub(crate) fn secret_string(secret: &Secret, key: &str) -> String {
+    let bytes = secret
+        .data
+        .as_ref()
+        .and_then(|data| data.get(key))
+        .unwrap_or_else(|| panic!("secret has key {key}"));
+    String::from_utf8(bytes.0.clone()).expect("utf-8 value")
+}
+
+/// An AIModel manifest.
+pub(crate) fn aimodel(name: &str, spec: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "portico.dev/v1alpha1",
+        "kind": "AIModel",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": spec,
+    })
+}
+
+/// The usual AIModel spec: provider key from Secret `provider-key`.
+pub(crate) fn model_spec() -> serde_json::Value {
+    serde_json::json!({
+        "provider": "openai",
+        "model": "gpt-4o-mini",
+        "providerCredentials": {"name": "provider-key", "key": "apiKey"},
+        "promptTemplate": {
+            "system": "You summarise text.",
+            "template": "Summarise: {{input}}",
+        },
+        "parameters": {"temperature": 0.2},
+        "limits": {"requestsPerMinute": 600},
+    })
+}
+
+/// A ManagedDatabase manifest.
+pub(crate) fn database(name: &str, storage_gb: i64) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "portico.dev/v1alpha1",
+        "kind": "ManagedDatabase",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "engine": "PostgreSQL",
+            "version": "16",
+            "databaseName": format!("{name}-db"),
+            "storageGB": storage_gb,
+        },
+    })
+}

@@ -535,10 +535,28 @@ async fn upsert_database(
         work: Arc::default(),
     };
     let mut view = database_view(&key, &entry);
-    view.credentials = Some(DatabaseCredentials { username, password });
+    view.credentials = Some(DatabaseCredentials {
+        username: username.clone(),
+        password,
+    });
+    let immediate = state.provision_delay.is_zero() && !uses_provisioner(&state, &entry.spec);
+    let mut entry = entry;
+    if immediate {
+        // Nothing to wait for: the next GET already sees the database Ready, with no race
+        // against a background task.
+        entry.phase = DatabasePhase::Ready;
+        entry.connection = Some(DatabaseConnection {
+            host: state.database_host.clone(),
+            port: entry.spec.engine.default_port(),
+            database: entry.spec.database_name.clone(),
+            username,
+        });
+    }
     store.databases.insert(key.clone(), entry);
     drop(store);
-    tokio::spawn(provision(state.clone(), key, incarnation));
+    if !immediate {
+        tokio::spawn(provision(state.clone(), key, incarnation));
+    }
     let retry_after = work_retry_after(&state);
     let mut response = json(StatusCode::ACCEPTED, &view);
     response
@@ -646,8 +664,11 @@ async fn delete_database(
     entry.phase = DatabasePhase::Deleting;
     let view = database_view(&key, entry);
     let incarnation = entry.incarnation;
-    drop(store);
-    if start {
+    if state.provision_delay.is_zero() && !uses_provisioner(&state, &entry.spec) {
+        // Nothing to deprovision: gone at once, so a GET right after the 202 answers 404.
+        store.databases.remove(&key);
+    } else if start {
+        drop(store);
         tokio::spawn(deprovision(state.clone(), key, incarnation));
     }
     let mut response = json(StatusCode::ACCEPTED, &view);

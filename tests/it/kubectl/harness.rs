@@ -8,8 +8,27 @@ use std::time::{Duration, Instant};
 
 use portico::sandbox::apiserver::{ApiServer, ApiServerConfig};
 
-/// Where the tests expect kubectl (v1.32); a missing binary fails the test rather than skip it.
-const KUBECTL: &str = "/usr/bin/kubectl";
+/// Where kubectl (v1.32) usually lives; `$KUBECTL` or the first `kubectl` on `PATH` win.
+const DEFAULT_KUBECTL: &str = "/usr/bin/kubectl";
+
+/// The kubectl binary the tests drive. A missing binary fails the test rather than skip it.
+fn kubectl() -> PathBuf {
+    let from_env = std::env::var_os("KUBECTL").map(PathBuf::from);
+    let from_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("kubectl"))
+            .find(|candidate| candidate.is_file())
+    });
+    let found = from_env
+        .or(from_path)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_KUBECTL));
+    assert!(
+        found.is_file(),
+        "kubectl is missing ({}): these tests need the real kubectl (v1.32) installed",
+        found.display()
+    );
+    found
+}
 
 /// A sandbox API server on `127.0.0.1:0` with a kubeconfig in a temporary directory.
 ///
@@ -21,15 +40,13 @@ pub struct Sandbox {
     runtime: tokio::runtime::Runtime,
     dir: tempfile::TempDir,
     kubeconfig: PathBuf,
+    kubectl: PathBuf,
 }
 
 impl Sandbox {
     pub fn start() -> Self {
         crate::support::init();
-        assert!(
-            Path::new(KUBECTL).is_file(),
-            "{KUBECTL} is missing: these tests need the real kubectl (v1.32) installed"
-        );
+        let kubectl = kubectl();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -48,12 +65,13 @@ impl Sandbox {
             runtime,
             dir,
             kubeconfig,
+            kubectl,
         }
     }
 
     /// A kubectl command against this sandbox, with caches under the temporary directory.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(KUBECTL);
+        let mut command = Command::new(&self.kubectl);
         command
             .args(args)
             .env("KUBECONFIG", &self.kubeconfig)

@@ -95,8 +95,9 @@ impl Sandbox {
         String::from_utf8(output.stdout).expect("UTF-8 output")
     }
 
-    /// Runs kubectl with `input` on stdin (for `-f -`), like [`Sandbox::ok`].
-    pub fn ok_with_stdin(&self, args: &[&str], input: &str) -> String {
+    /// Runs kubectl with `input` on stdin (for `-f -`), returning its output whatever the exit
+    /// status.
+    pub fn output_with_stdin(&self, args: &[&str], input: &str) -> Output {
         let mut child = self
             .command(args)
             .stdin(Stdio::piped())
@@ -110,7 +111,12 @@ impl Sandbox {
             .expect("piped stdin")
             .write_all(input.as_bytes())
             .expect("stdin written");
-        let output = child.wait_with_output().expect("kubectl finishes");
+        child.wait_with_output().expect("kubectl finishes")
+    }
+
+    /// Runs kubectl with `input` on stdin (for `-f -`), like [`Sandbox::ok`].
+    pub fn ok_with_stdin(&self, args: &[&str], input: &str) -> String {
+        let output = self.output_with_stdin(args, input);
         check_clean(args, &output);
         String::from_utf8(output.stdout).expect("UTF-8 output")
     }

@@ -321,6 +321,45 @@ fn server_side_apply_creates_and_updates() {
 }
 
 #[test]
+fn apply_leaves_validation_to_the_server() {
+    let sandbox = sandbox_with_crds();
+    // kubectl found `fieldValidation` in the OpenAPI document, so it sends `Strict` and prints
+    // the server's verdict instead of validating on its own.
+    let unknown = SUMMARIZER.replace(
+        "  model: gpt-4o-mini\n",
+        "  model: gpt-4o-mini\n  colour: blue\n",
+    );
+    let output = sandbox.output_with_stdin(&["apply", "-f", "-"], &unknown);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("Error from server (BadRequest)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(r#"unknown field "spec.colour""#),
+        "{stderr}"
+    );
+
+    let output = sandbox.output_with_stdin(&["apply", "--validate=warn", "-f", "-"], &unknown);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(r#"Warning: unknown field "spec.colour""#),
+        "{stderr}"
+    );
+
+    let invalid = SUMMARIZER.replace("provider: openai", "provider: openia");
+    let output = sandbox.output_with_stdin(&["apply", "-f", "-"], &invalid);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains(r#"spec.provider: Unsupported value: "openia""#),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn delete_waits_for_finalizers() {
     let sandbox = sandbox_with_crds();
     sandbox.ok_with_stdin(&["apply", "-f", "-"], ORDERS_DB);

@@ -8,8 +8,27 @@ use std::time::{Duration, Instant};
 
 use portico::sandbox::apiserver::{ApiServer, ApiServerConfig};
 
-/// Where the tests expect kubectl (v1.32); a missing binary fails the test rather than skip it.
-const KUBECTL: &str = "/usr/bin/kubectl";
+/// Where kubectl (v1.32) usually lives; `$KUBECTL` or the first `kubectl` on `PATH` win.
+const DEFAULT_KUBECTL: &str = "/usr/bin/kubectl";
+
+/// The kubectl binary the tests drive. A missing binary fails the test rather than skip it.
+fn kubectl() -> PathBuf {
+    let from_env = std::env::var_os("KUBECTL").map(PathBuf::from);
+    let from_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("kubectl"))
+            .find(|candidate| candidate.is_file())
+    });
+    let found = from_env
+        .or(from_path)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_KUBECTL));
+    assert!(
+        found.is_file(),
+        "kubectl is missing ({}): these tests need the real kubectl (v1.32) installed",
+        found.display()
+    );
+    found
+}
 
 /// A sandbox API server on `127.0.0.1:0` with a kubeconfig in a temporary directory.
 ///
@@ -21,15 +40,13 @@ pub struct Sandbox {
     runtime: tokio::runtime::Runtime,
     dir: tempfile::TempDir,
     kubeconfig: PathBuf,
+    kubectl: PathBuf,
 }
 
 impl Sandbox {
     pub fn start() -> Self {
         crate::support::init();
-        assert!(
-            Path::new(KUBECTL).is_file(),
-            "{KUBECTL} is missing: these tests need the real kubectl (v1.32) installed"
-        );
+        let kubectl = kubectl();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -48,12 +65,13 @@ impl Sandbox {
             runtime,
             dir,
             kubeconfig,
+            kubectl,
         }
     }
 
     /// A kubectl command against this sandbox, with caches under the temporary directory.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(KUBECTL);
+        let mut command = Command::new(&self.kubectl);
         command
             .args(args)
             .env("KUBECONFIG", &self.kubeconfig)
@@ -77,8 +95,9 @@ impl Sandbox {
         String::from_utf8(output.stdout).expect("UTF-8 output")
     }
 
-    /// Runs kubectl with `input` on stdin (for `-f -`), like [`Sandbox::ok`].
-    pub fn ok_with_stdin(&self, args: &[&str], input: &str) -> String {
+    /// Runs kubectl with `input` on stdin (for `-f -`), returning its output whatever the exit
+    /// status.
+    pub fn output_with_stdin(&self, args: &[&str], input: &str) -> Output {
         let mut child = self
             .command(args)
             .stdin(Stdio::piped())
@@ -92,7 +111,12 @@ impl Sandbox {
             .expect("piped stdin")
             .write_all(input.as_bytes())
             .expect("stdin written");
-        let output = child.wait_with_output().expect("kubectl finishes");
+        child.wait_with_output().expect("kubectl finishes")
+    }
+
+    /// Runs kubectl with `input` on stdin (for `-f -`), like [`Sandbox::ok`].
+    pub fn ok_with_stdin(&self, args: &[&str], input: &str) -> String {
+        let output = self.output_with_stdin(args, input);
         check_clean(args, &output);
         String::from_utf8(output.stdout).expect("UTF-8 output")
     }

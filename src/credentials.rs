@@ -204,8 +204,10 @@ mod tests {
 
     #[test]
     fn secret_value_prefers_data_and_trims_newlines() {
-        let mut secret = Secret::default();
-        secret.data = Some([("token".to_string(), ByteString(b"abc\n".to_vec()))].into());
+        let secret = Secret {
+            data: Some([("token".to_string(), ByteString(b"abc\n".to_vec()))].into()),
+            ..Secret::default()
+        };
         let value = secret_value(&secret, "token").expect("present");
         assert_eq!(value.expose_secret(), "abc");
         assert!(secret_value(&secret, "other").is_none());
@@ -213,8 +215,10 @@ mod tests {
 
     #[test]
     fn empty_value_counts_as_missing() {
-        let mut secret = Secret::default();
-        secret.data = Some([("token".to_string(), ByteString(Vec::new()))].into());
+        let secret = Secret {
+            data: Some([("token".to_string(), ByteString(Vec::new()))].into()),
+            ..Secret::default()
+        };
         assert!(secret_value(&secret, "token").is_none());
     }
 

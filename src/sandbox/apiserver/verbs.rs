@@ -547,15 +547,17 @@ fn crd_strategy(
     }
     for (index, version) in versions.iter().enumerate() {
         if let Some(schema) = version.pointer("/schema/openAPIV3Schema")
-            && let Err(schema_errors) = StructuralSchema::new(schema.clone())
+            && let Err(schema_errors) = StructuralSchema::new_at(
+                schema.clone(),
+                &format!("spec.versions[{index}].schema.openAPIV3Schema"),
+            )
         {
             for error in schema_errors {
-                let field = if error.field.is_empty() {
-                    format!("spec.versions[{index}].schema.openAPIV3Schema")
-                } else {
-                    error.field.clone()
-                };
-                errors.push((error.reason().to_string(), field, error.body()));
+                errors.push((
+                    error.reason().to_string(),
+                    error.field.clone(),
+                    error.body(),
+                ));
             }
         }
     }

@@ -4,6 +4,7 @@
 mod support;
 
 mod apiserver;
+mod chaos;
 mod crds;
 mod gateway;
 mod kubectl;

@@ -1,6 +1,8 @@
 //! Runtime fault control of the reference gateway: random `503`s, added latency, scripted
-//! answers ("the next N calls of operation X answer S with body kind K") and the server-side
-//! rate limit. Resilience and chaos tests drive these in-process or over `/v1/admin/…`.
+//! answers ("the next N calls of operation X, optionally on path P, answer S with body kind K",
+//! including malformed bodies: wrong types, missing fields, huge, mislabelled, trickled) and the
+//! server-side rate limit. Resilience and chaos tests drive these in-process or over
+//! `/v1/admin/…`.
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -28,7 +30,34 @@ pub enum FaultBody {
     Empty,
     /// Bytes that are not JSON, labelled `application/json`.
     Garbage,
+    /// Well-formed JSON whose fields have the wrong types (numbers for strings, and so on).
+    WrongTypes,
+    /// An empty JSON object: every required field is missing.
+    MissingFields,
+    /// `null`.
+    Null,
+    /// A JSON array where an object is declared.
+    Array,
+    /// A body of `HUGE_BODY_BYTES` bytes: one JSON string far larger than any real answer.
+    Huge,
+    /// Plain text labelled `text/plain`.
+    WrongContentType,
+    /// A JSON body labelled `application/octet-stream`.
+    OctetStream,
+    /// A JSON body announced as gzip-compressed although it is not.
+    BadEncoding,
+    /// A body trickled one byte every `TRICKLE_INTERVAL` (slowloris), never finishing in time.
+    Trickle,
+    /// A `Content-Length` larger than the body actually sent, then the connection closes.
+    ShortBody,
 }
+
+/// Size of a `FaultBody::Huge` answer.
+pub const HUGE_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// Pause between two bytes of a `FaultBody::Trickle` answer.
+pub const TRICKLE_INTERVAL: Duration = Duration::from_millis(400);
+/// Bytes a `FaultBody::Trickle` answer sends before it ends.
+const TRICKLE_BYTES: usize = 400;
 
 /// "The next `count` answers to `operation` are `status` with `Retry-After` and this body."
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +76,9 @@ pub struct ScriptedFault {
     /// Body kind.
     #[serde(default)]
     pub body: FaultBody,
+    /// Only requests whose path contains this string (e.g. `/models/m07-`), or every path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_contains: Option<String>,
 }
 
 fn one() -> u32 {
@@ -62,7 +94,22 @@ impl ScriptedFault {
             count: 1,
             retry_after_seconds: None,
             body: FaultBody::Json,
+            path_contains: None,
         }
+    }
+
+    /// Applies only to requests whose path contains `fragment`.
+    pub fn on_path(mut self, fragment: impl Into<String>) -> Self {
+        self.path_contains = Some(fragment.into());
+        self
+    }
+
+    fn matches(&self, operation: &str, path: &str) -> bool {
+        (self.operation == operation || self.operation == "*")
+            && self
+                .path_contains
+                .as_deref()
+                .is_none_or(|fragment| path.contains(fragment))
     }
 
     /// Applies to the next `count` answers.
@@ -109,6 +156,64 @@ impl ScriptedFault {
                 "\u{1f}\u{8b}not json at all",
             )
                 .into_response(),
+            FaultBody::WrongTypes => json_text(status, WRONG_TYPES),
+            FaultBody::MissingFields => json_text(status, "{}"),
+            FaultBody::Null => json_text(status, "null"),
+            FaultBody::Array => json_text(status, r#"[{"name":"x"}]"#),
+            FaultBody::Huge => {
+                let mut body = String::with_capacity(HUGE_BODY_BYTES);
+                body.push_str(r#"{"name":""#);
+                body.extend(std::iter::repeat_n('x', HUGE_BODY_BYTES.saturating_sub(12)));
+                body.push_str(r#"",""#);
+                json_text(status, body)
+            }
+            FaultBody::WrongContentType => (
+                status,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                "OK",
+            )
+                .into_response(),
+            FaultBody::OctetStream => (
+                status,
+                [(header::CONTENT_TYPE, "application/octet-stream")],
+                WRONG_TYPES,
+            )
+                .into_response(),
+            FaultBody::BadEncoding => (
+                status,
+                [
+                    (header::CONTENT_TYPE, "application/json"),
+                    (header::CONTENT_ENCODING, "gzip"),
+                ],
+                "{\"name\":\"not gzip\"}",
+            )
+                .into_response(),
+            FaultBody::Trickle => {
+                let bytes = futures::stream::unfold(0usize, |sent| async move {
+                    if sent >= TRICKLE_BYTES {
+                        return None;
+                    }
+                    tokio::time::sleep(TRICKLE_INTERVAL).await;
+                    let chunk = if sent == 0 { &b"{"[..] } else { &b" "[..] };
+                    Some((
+                        Ok::<_, std::convert::Infallible>(bytes::Bytes::from_static(chunk)),
+                        sent + 1,
+                    ))
+                });
+                (
+                    status,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    axum::body::Body::from_stream(bytes),
+                )
+                    .into_response()
+            }
+            FaultBody::ShortBody => {
+                let mut response = json_text(status, r#"{"name":"cut"#);
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(4096u32));
+                response
+            }
         };
         if let Some(seconds) = self.retry_after_seconds {
             response
@@ -117,6 +222,18 @@ impl ScriptedFault {
         }
         response
     }
+}
+
+/// A body where every usual field of the contract's objects has the wrong JSON type.
+const WRONG_TYPES: &str = r#"{"name":42,"namespace":["a"],"provider":{"x":1},"model":true,"phase":7,"endpoint":false,"id":[],"key":1.5,"engine":null,"host":{},"port":"five","database":0,"username":[],"password":{},"storageGB":"ten","items":"none","code":3,"message":{},"retryable":"maybe"}"#;
+
+fn json_text(status: StatusCode, body: impl Into<axum::body::Body>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.into(),
+    )
+        .into_response()
 }
 
 /// Random faults and latency (`PUT /v1/admin/faults`).
@@ -147,12 +264,12 @@ pub(crate) struct Controls {
 }
 
 impl Controls {
-    /// Takes one scripted answer for `operation`, if any.
-    pub fn take_scripted(&mut self, operation: &str) -> Option<ScriptedFault> {
+    /// Takes one scripted answer for `operation` on `path`, if any.
+    pub fn take_scripted(&mut self, operation: &str, path: &str) -> Option<ScriptedFault> {
         let index = self
             .scripted
             .iter()
-            .position(|f| f.operation == operation || f.operation == "*")?;
+            .position(|f| f.matches(operation, path))?;
         let fault = self.scripted.get_mut(index)?;
         fault.count = fault.count.saturating_sub(1);
         let taken = fault.clone();

@@ -15,7 +15,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use secrecy::SecretString;
 
-pub use faults::{FaultBody, RandomFaults, RateLimitSetting, ScriptedFault};
+pub use faults::{
+    FaultBody, HUGE_BODY_BYTES, RandomFaults, RateLimitSetting, ScriptedFault, TRICKLE_INTERVAL,
+};
 pub use server::{
     GatewayConfig, GatewayStartError, ObjectCounts, ReferenceGateway, RequestCount, RequestRecord,
     Stats,

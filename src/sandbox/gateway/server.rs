@@ -548,7 +548,7 @@ async fn gate(State(state): State<Arc<AppState>>, request: Request, next: Next) 
     let response = TRACE_ID
         .scope(
             trace_id.clone(),
-            admit(state.clone(), operation, request, next),
+            admit(state.clone(), operation, path.clone(), request, next),
         )
         .instrument(span.clone())
         .await;
@@ -583,6 +583,7 @@ async fn gate(State(state): State<Arc<AppState>>, request: Request, next: Next) 
 async fn admit(
     state: Arc<AppState>,
     operation: &'static str,
+    path: String,
     request: Request,
     next: Next,
 ) -> Response {
@@ -596,7 +597,11 @@ async fn admit(
                     wait.as_secs_f64().ceil().max(1.0) as u64
                 })
             });
-            (limited, controls.take_scripted(operation), controls.random)
+            (
+                limited,
+                controls.take_scripted(operation, &path),
+                controls.random,
+            )
         });
         let Some((limited, scripted, random)) = decision else {
             return ApiError::internal("fault controls are unavailable").into_response();

@@ -1,0 +1,196 @@
+//! Malformed gateway answers (HTML pages, truncated JSON, wrong types, missing fields, huge
+//! bodies, wrong content types, slowloris bodies…): each must end as a `Synced=False` condition
+//! with a reason, without crashing the operator or retrying in a hot loop, and every object must
+//! recover once the gateway behaves again.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use portico::api::{AIModel, CONDITION_SYNCED, ManagedDatabase};
+use portico::sandbox::gateway::{FaultBody, ScriptedFault};
+
+use crate::operator::{
+    Env, HasConditions, NS, PROVIDER_KEY, aimodel, database, model_spec, put_secret,
+};
+use crate::support::{captured_logs, eventually_within};
+
+const MALFORMED: &str = "GatewayMalformedResponse";
+const UNAVAILABLE: &str = "GatewayUnavailable";
+const RATE_LIMITED: &str = "RateLimited";
+
+/// One malformed answer, served to every call of `operation` on one object.
+struct Variant {
+    operation: &'static str,
+    status: u16,
+    body: FaultBody,
+    /// Reasons the `Synced` condition may end with.
+    reasons: &'static [&'static str],
+}
+
+const fn variant(
+    operation: &'static str,
+    status: u16,
+    body: FaultBody,
+    reasons: &'static [&'static str],
+) -> Variant {
+    Variant {
+        operation,
+        status,
+        body,
+        reasons,
+    }
+}
+
+fn variants() -> Vec<Variant> {
+    use FaultBody::*;
+    vec![
+        variant("upsertModel", 200, Html, &[MALFORMED]),
+        variant("upsertModel", 200, Truncated, &[MALFORMED]),
+        variant("upsertModel", 200, Empty, &[MALFORMED]),
+        variant("upsertModel", 200, Garbage, &[MALFORMED]),
+        variant("upsertModel", 200, WrongTypes, &[MALFORMED]),
+        variant("upsertModel", 201, WrongTypes, &[MALFORMED]),
+        variant("upsertModel", 200, MissingFields, &[MALFORMED]),
+        variant("upsertModel", 200, Null, &[MALFORMED]),
+        variant("upsertModel", 200, Array, &[MALFORMED]),
+        variant("upsertModel", 200, Huge, &[MALFORMED]),
+        variant("upsertModel", 200, WrongContentType, &[MALFORMED]),
+        variant("upsertModel", 200, OctetStream, &[MALFORMED]),
+        variant("upsertModel", 200, BadEncoding, &[MALFORMED, UNAVAILABLE]),
+        variant("upsertModel", 200, Trickle, &[UNAVAILABLE]),
+        variant("upsertModel", 200, ShortBody, &[MALFORMED, UNAVAILABLE]),
+        variant("upsertModel", 503, Html, &[UNAVAILABLE]),
+        variant("upsertModel", 502, Html, &[UNAVAILABLE]),
+        variant("upsertModel", 500, Truncated, &[UNAVAILABLE]),
+        variant("upsertModel", 504, Empty, &[UNAVAILABLE]),
+        variant("upsertModel", 503, Garbage, &[UNAVAILABLE]),
+        variant("upsertModel", 500, Huge, &[UNAVAILABLE]),
+        variant("upsertModel", 503, Trickle, &[UNAVAILABLE]),
+        variant("upsertModel", 429, Html, &[RATE_LIMITED]),
+        variant("upsertModel", 200, Json, &[MALFORMED]),
+        variant("upsertModelKey", 200, MissingFields, &[MALFORMED]),
+        variant("upsertModelKey", 201, WrongTypes, &[MALFORMED]),
+        variant("upsertModelKey", 200, Huge, &[MALFORMED]),
+        variant("upsertDatabase", 200, WrongTypes, &[MALFORMED]),
+        variant("upsertDatabase", 202, MissingFields, &[MALFORMED]),
+        variant("upsertDatabase", 200, Html, &[MALFORMED]),
+        variant("upsertDatabase", 200, Trickle, &[UNAVAILABLE]),
+    ]
+}
+
+fn object_name(index: usize, operation: &str) -> String {
+    match operation {
+        "upsertDatabase" => format!("d{index:02}"),
+        _ => format!("m{index:02}"),
+    }
+}
+
+fn gateway_path(index: usize, operation: &str) -> String {
+    match operation {
+        "upsertDatabase" => format!(
+            "/namespaces/{NS}/databases/{}",
+            object_name(index, operation)
+        ),
+        _ => format!("/namespaces/{NS}/models/{}", object_name(index, operation)),
+    }
+}
+
+/// Gateway calls on the object's own paths (so `/models/m01` excludes `m011`, which never exists
+/// as all names have two digits).
+fn calls_on(env: &Env, path: &str) -> usize {
+    env.gateway
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains(path))
+        .count()
+}
+
+async fn synced_reason(env: &Env, name: &str, operation: &str) -> Option<String> {
+    let condition = if operation == "upsertDatabase" {
+        let object = env.api::<ManagedDatabase>().get(name).await.ok()?;
+        object.condition(CONDITION_SYNCED).cloned()
+    } else {
+        let object = env.api::<AIModel>().get(name).await.ok()?;
+        object.condition(CONDITION_SYNCED).cloned()
+    }?;
+    (condition.status == "False").then_some(condition.reason)
+}
+
+#[tokio::test]
+async fn malformed_gateway_answers_end_as_conditions_without_hot_loops() {
+    let mut env = Env::start().await;
+    put_secret(&env.client, NS, "provider-key", &[("apiKey", PROVIDER_KEY)]).await;
+    let variants = variants();
+    assert!(variants.len() >= 20, "at least 20 malformed answers");
+    for (index, v) in variants.iter().enumerate() {
+        env.gateway.push_fault(
+            ScriptedFault::new(v.operation, v.status)
+                .body(v.body)
+                .times(1_000_000)
+                .on_path(format!("{}", gateway_path(index, v.operation))),
+        );
+    }
+    for (index, v) in variants.iter().enumerate() {
+        let name = object_name(index, v.operation);
+        if v.operation == "upsertDatabase" {
+            env.create::<ManagedDatabase>(database(&name, 5)).await;
+        } else {
+            env.create::<AIModel>(aimodel(&name, model_spec())).await;
+        }
+    }
+
+    // Every object ends with a reason that names the failure.
+    let mut reasons = BTreeMap::new();
+    for (index, v) in variants.iter().enumerate() {
+        let name = object_name(index, v.operation);
+        let reason = eventually_within(
+            &format!(
+                "{name} ({} {} {:?}) Synced=False",
+                v.operation, v.status, v.body
+            ),
+            Duration::from_secs(90),
+            || async {
+                synced_reason(&env, &name, v.operation)
+                    .await
+                    .filter(|reason| v.reasons.contains(&reason.as_str()))
+            },
+        )
+        .await;
+        reasons.insert(name, reason);
+    }
+
+    // No hot loop: over an observation window each object's gateway calls stay few. Backoff
+    // (100 ms doubling to 2 s here) allows a handful; a hot loop makes hundreds.
+    let before: Vec<usize> = (0..variants.len())
+        .map(|i| calls_on(&env, &gateway_path(i, variants[i].operation)))
+        .collect();
+    let window = Duration::from_secs(4);
+    tokio::time::sleep(window).await;
+    for (index, v) in variants.iter().enumerate() {
+        let calls = calls_on(&env, &gateway_path(index, v.operation)) - before[index];
+        assert!(
+            calls <= 20,
+            "{} ({} {} {:?}): {calls} gateway calls in {window:?} is a hot loop",
+            object_name(index, v.operation),
+            v.operation,
+            v.status,
+            v.body
+        );
+    }
+
+    // The gateway behaves again: everything recovers, so the operator is alive and well.
+    env.gateway.clear_faults();
+    for (index, v) in variants.iter().enumerate() {
+        let name = object_name(index, v.operation);
+        if v.operation == "upsertDatabase" {
+            env.wait_ready::<ManagedDatabase>(&name).await;
+        } else {
+            env.wait_ready::<AIModel>(&name).await;
+        }
+    }
+    env.stop_operator().await;
+    let logs = captured_logs();
+    assert!(!logs.contains("panicked"), "a panic was logged");
+    assert!(!logs.contains(PROVIDER_KEY), "the provider key was logged");
+    eprintln!("malformed answers and their reasons: {reasons:?}");
+}

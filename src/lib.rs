@@ -11,5 +11,6 @@ pub mod credentials;
 pub mod gateway;
 pub mod operator;
 pub mod sandbox;
+pub mod soak;
 pub mod telemetry;
 pub mod tls;

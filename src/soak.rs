@@ -883,7 +883,10 @@ async fn check_invariants(sandbox: &Sandbox, work: &Workload) -> Vec<String> {
                 violations.push(format!("gateway holds {tracked:?} twice"));
             }
             if !cr_names.contains(&tracked) && !work.orphaned.contains(&tracked) {
-                violations.push(format!("gateway object {tracked:?} has no custom resource"));
+                violations.push(format!(
+                    "gateway object {tracked:?} has no custom resource (its calls: {})",
+                    call_history(sandbox, &tracked)
+                ));
             }
         }
     }
@@ -932,6 +935,24 @@ async fn check_invariants(sandbox: &Sandbox, work: &Workload) -> Vec<String> {
         violations.extend(check_connection_secrets(sandbox, &model_list, &database_list).await);
     }
     violations
+}
+
+/// The gateway calls made on one object's path, in order, as `operation status` items: the
+/// evidence of how an orphan or a duplicate came about.
+fn call_history(sandbox: &Sandbox, tracked: &Tracked) -> String {
+    let segment = match tracked.kind {
+        Kind::Model => "models",
+        Kind::Database => "databases",
+    };
+    let path = format!("/v1/namespaces/{SOAK_NAMESPACE}/{segment}/{}", tracked.name);
+    sandbox
+        .gateway
+        .requests()
+        .iter()
+        .filter(|r| r.path == path || r.path.starts_with(&format!("{path}/")))
+        .map(|r| format!("{} {}", r.operation, r.status))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn check_survivor(

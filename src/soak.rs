@@ -52,8 +52,10 @@ pub struct SoakArgs {
     /// How long the workload and the faults run.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
-    /// Operator replicas running at once (killed and restarted independently).
-    #[arg(long, default_value_t = 2)]
+    /// Operator replicas running at once (killed and restarted independently). Without leader
+    /// election every replica reconciles, which can orphan gateway objects (see
+    /// docs/reliability.md).
+    #[arg(long, default_value_t = 1)]
     pub replicas: usize,
     /// Most custom resources alive at once.
     #[arg(long, default_value_t = 24)]
@@ -74,7 +76,7 @@ impl Default for SoakArgs {
         Self {
             seed: 1,
             duration: Duration::from_secs(60),
-            replicas: 2,
+            replicas: 1,
             max_objects: 24,
             fault_rate: 0.2,
             fault_latency: Duration::from_millis(40),

@@ -127,7 +127,7 @@ async fn malformed_gateway_answers_end_as_conditions_without_hot_loops() {
             ScriptedFault::new(v.operation, v.status)
                 .body(v.body)
                 .times(1_000_000)
-                .on_path(format!("{}", gateway_path(index, v.operation))),
+                .on_path(gateway_path(index, v.operation)),
         );
     }
     for (index, v) in variants.iter().enumerate() {

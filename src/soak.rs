@@ -594,8 +594,19 @@ pub async fn run_soak(args: &SoakArgs, logs: LogSource) -> Result<SoakReport, So
         .iter()
         .map(|r| (format!("{} {}", r.operation, r.status), r.count))
         .collect();
-    sandbox.apiserver.shutdown().await;
-    sandbox.gateway.shutdown().await;
+    // Watches still open (the token watchers of stopped replicas) would hold the graceful
+    // shutdown forever: end them first, and bound the wait.
+    sandbox.apiserver.faults().close_watches();
+    let shutdown = async {
+        sandbox.apiserver.shutdown().await;
+        sandbox.gateway.shutdown().await;
+    };
+    if tokio::time::timeout(Duration::from_secs(10), shutdown)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the sandbox did not shut down within 10s; leaving it");
+    }
     Ok(work.report)
 }
 

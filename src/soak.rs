@@ -266,6 +266,8 @@ impl Sandbox {
     }
 
     fn operator_context(&self, index: usize) -> Result<Arc<Context>, SoakError> {
+        // Settings added later (leader election) keep their defaults.
+        #[allow(clippy::needless_update)]
         let config = OperatorConfig {
             namespace: None,
             concurrency: 8,
@@ -276,6 +278,7 @@ impl Sandbox {
                 terminal_hold: Duration::from_secs(3600),
             },
             instance: format!("soak-{index}"),
+            ..OperatorConfig::default()
         };
         let token = GatewayToken::watch(
             self.client.clone(),

@@ -178,6 +178,12 @@ pub type LogSource = Arc<dyn Fn() -> String + Send + Sync>;
 
 static PANICS: AtomicU64 = AtomicU64::new(0);
 
+/// Panics in this process so far outside test code (counting starts at the first call).
+pub fn panic_count() -> u64 {
+    install_panic_counter();
+    PANICS.load(Ordering::SeqCst)
+}
+
 /// Counts panics process-wide (then lets the previous hook report them). A failing assertion of
 /// another test in the same test binary (code under `tests/`) is not the soak's business.
 fn install_panic_counter() {

@@ -48,7 +48,7 @@ pub enum FaultBody {
     BadEncoding,
     /// A body trickled one byte every `TRICKLE_INTERVAL` (slowloris), never finishing in time.
     Trickle,
-    /// A `Content-Length` larger than the body actually sent, then the connection closes.
+    /// Part of a body, then the connection is cut.
     ShortBody,
 }
 
@@ -208,11 +208,18 @@ impl ScriptedFault {
                     .into_response()
             }
             FaultBody::ShortBody => {
-                let mut response = json_text(status, r#"{"name":"cut"#);
-                response
-                    .headers_mut()
-                    .insert(header::CONTENT_LENGTH, HeaderValue::from(4096u32));
-                response
+                // A stream that fails mid-body: the server aborts the connection. (A lying
+                // `Content-Length` header would trip hyper's own assertion in debug builds.)
+                let chunks = futures::stream::iter([
+                    Ok(bytes::Bytes::from_static(br#"{"name":"cut"#)),
+                    Err(std::io::Error::other("injected: body cut short")),
+                ]);
+                (
+                    status,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    axum::body::Body::from_stream(chunks),
+                )
+                    .into_response()
             }
         };
         if let Some(seconds) = self.retry_after_seconds {

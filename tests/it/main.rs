@@ -9,3 +9,4 @@ mod gateway;
 mod kubectl;
 mod operator;
 mod postgres;
+mod sandbox;

@@ -319,6 +319,8 @@ async fn reconcile_steps<K: Kind>(
         .gates
         .closed_for(&scope.key, scope.inputs, Instant::now())
     {
+        // `portico bench` tells these apart from reconciles that did work by this field.
+        tracing::trace!(gate_wait_ms = wait.as_millis() as u64, "gate closed");
         return Ok(Action::requeue(wait));
     }
     let api: Api<K> = ctx.api(&scope.namespace);

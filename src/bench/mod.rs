@@ -413,6 +413,9 @@ impl<'a> Bench<'a> {
 
         // Convergence.
         let before_create = self.counters();
+        let operator_pid = self.operator()?.pid;
+        let operator_cpu_before = proc_status::cpu_seconds(Some(operator_pid))?;
+        let sandbox_cpu_before = proc_status::cpu_seconds(None)?;
         let started = Instant::now();
         self.create_models().await?;
         let created_in = started.elapsed();
@@ -421,6 +424,8 @@ impl<'a> Bench<'a> {
             .await
             .context("timed out waiting for every AIModel to be Ready")??;
         let convergence = started.elapsed();
+        let operator_cpu = proc_status::cpu_seconds(Some(operator_pid))? - operator_cpu_before;
+        let sandbox_cpu = proc_status::cpu_seconds(None)? - sandbox_cpu_before;
         self.settle().await;
         let converged = self.counters();
         let convergence_stats = self.operator()?.reconcile_stats().await?;
@@ -438,6 +443,11 @@ impl<'a> Bench<'a> {
         report.put("concurrency", args.concurrency);
         report.put("create_seconds", secs(created_in));
         report.put("convergence_seconds", secs(convergence));
+        // Where the two cores went while converging: the operator process, and this process
+        // (the sandbox API server, the reference gateway and the bench's own watch).
+        report.put("convergence_operator_cpu_seconds", operator_cpu);
+        report.put("convergence_sandbox_cpu_seconds", sandbox_cpu);
+        report.put("operator_cpu_ms_per_cr", operator_cpu * 1000.0 / n);
         report.put(
             "reconciles_per_second",
             convergence_stats.worked as f64 / convergence.as_secs_f64(),
@@ -494,14 +504,20 @@ impl<'a> Bench<'a> {
                 n / args.poll_interval.as_secs_f64()
             );
         }
+        let operator_cpu_before = proc_status::cpu_seconds(Some(operator_pid))?;
         tokio::time::sleep(window).await;
         let steady = self.counters();
+        let steady_operator_cpu = proc_status::cpu_seconds(Some(operator_pid))? - operator_cpu_before;
         let delta = Delta {
             before: &converged,
             after: &steady,
         };
         let intervals = f64::from(args.steady_intervals.max(1));
         report.put("steady_seconds", secs(window));
+        report.put(
+            "steady_operator_cpu_percent",
+            steady_operator_cpu * 100.0 / window.as_secs_f64(),
+        );
         report.put("steady_gateway_writes", delta.gateway_writes());
         report.put("steady_apiserver_writes", delta.apiserver_writes());
         report.put(

@@ -170,6 +170,28 @@ where
 mod tests {
     use super::*;
 
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    #[test]
+    fn gateway_time_is_subtracted_and_gated_reconciles_only_counted() {
+        let times = ReconcileTimes::default();
+        let subscriber = tracing_subscriber::registry().with(times.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            let reconcile = tracing::info_span!("reconcile");
+            reconcile.in_scope(|| {
+                let call = tracing::info_span!("gateway.call");
+                call.in_scope(|| std::hint::black_box((0..10_000u64).sum::<u64>()));
+            });
+            drop(reconcile);
+            let gated = tracing::info_span!("reconcile");
+            gated.in_scope(|| tracing::trace!(gate_wait_ms = 5u64, "gate closed"));
+        });
+        let stats = times.stats();
+        assert_eq!((stats.worked, stats.gated), (1, 1));
+        assert!(stats.total_p50_ms >= stats.gateway_p50_ms);
+        assert!(stats.own_p50_ms <= stats.total_p50_ms);
+    }
+
     #[test]
     fn percentiles_use_the_nearest_rank() {
         let sorted: Vec<u32> = (1..=100).map(|ms| ms * 1000).collect();

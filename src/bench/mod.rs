@@ -151,7 +151,11 @@ struct OperatorProcess {
 }
 
 impl OperatorProcess {
-    fn spawn(args: &BenchArgs, apiserver: &ApiServer, gateway: &ReferenceGateway) -> anyhow::Result<Self> {
+    fn spawn(
+        args: &BenchArgs,
+        apiserver: &ApiServer,
+        gateway: &ReferenceGateway,
+    ) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("failed to find the portico executable")?;
         let mut child = tokio::process::Command::new(exe)
             .arg("bench")
@@ -185,7 +189,10 @@ impl OperatorProcess {
     }
 
     async fn reconcile_stats(&mut self) -> anyhow::Result<ReconcileStats> {
-        let stdin = self.stdin.as_mut().context("the operator's stdin is closed")?;
+        let stdin = self
+            .stdin
+            .as_mut()
+            .context("the operator's stdin is closed")?;
         stdin.write_all(b"stats\n").await?;
         stdin.flush().await?;
         let line = tokio::time::timeout(Duration::from_secs(30), self.stdout.next_line())
@@ -272,8 +279,8 @@ impl Delta<'_> {
             operations.entry(request.operation.to_string()).or_default();
         }
         operations
-            .into_iter()
-            .map(|(operation, _)| {
+            .into_keys()
+            .map(|operation| {
                 let count =
                     self.after.gateway_calls(&operation) - self.before.gateway_calls(&operation);
                 (operation, count)
@@ -296,7 +303,13 @@ impl Delta<'_> {
             .requests
             .iter()
             .map(|(key, after)| {
-                let before = self.before.apiserver.requests.get(key).copied().unwrap_or(0);
+                let before = self
+                    .before
+                    .apiserver
+                    .requests
+                    .get(key)
+                    .copied()
+                    .unwrap_or(0);
                 (key.clone(), after - before)
             })
             .filter(|(_, count)| *count > 0)
@@ -330,7 +343,14 @@ impl<'a> Bench<'a> {
             token.expose_secret(),
         )
         .await?;
-        create_secret(&client, NAMESPACE, "provider-key", "apiKey", "sk-bench-provider-key").await?;
+        create_secret(
+            &client,
+            NAMESPACE,
+            "provider-key",
+            "apiKey",
+            "sk-bench-provider-key",
+        )
+        .await?;
         let ready = watch_readiness(&client);
         Ok(Bench {
             args,
@@ -357,10 +377,16 @@ impl<'a> Bench<'a> {
                 + stats.count("watch", "manageddatabases.portico.dev")
         };
         let before = watches(self);
-        self.operator = Some(OperatorProcess::spawn(self.args, &self.apiserver, &self.gateway)?);
-        wait_for("the operator to open its watches", Duration::from_secs(60), || {
-            (watches(self) >= before + 2).then_some(())
-        })
+        self.operator = Some(OperatorProcess::spawn(
+            self.args,
+            &self.apiserver,
+            &self.gateway,
+        )?);
+        wait_for(
+            "the operator to open its watches",
+            Duration::from_secs(60),
+            || (watches(self) >= before + 2).then_some(()),
+        )
         .await?;
         Ok(())
     }
@@ -453,10 +479,16 @@ impl<'a> Bench<'a> {
             convergence_stats.worked as f64 / convergence.as_secs_f64(),
         );
         report.put("reconciles_per_cr", convergence_stats.worked as f64 / n);
-        report.put("gated_reconciles_per_cr", convergence_stats.gated as f64 / n);
+        report.put(
+            "gated_reconciles_per_cr",
+            convergence_stats.gated as f64 / n,
+        );
         report.put("gateway_calls_per_cr", calls_per_cr);
         for (operation, count) in delta.gateway_by_operation() {
-            report.put(&format!("gateway_calls_per_cr.{operation}"), count as f64 / n);
+            report.put(
+                &format!("gateway_calls_per_cr.{operation}"),
+                count as f64 / n,
+            );
         }
         report.put("gateway_429", throttled);
         let throttled_fraction = throttled as f64 / (calls + throttled).max(1) as f64;
@@ -507,7 +539,8 @@ impl<'a> Bench<'a> {
         let operator_cpu_before = proc_status::cpu_seconds(Some(operator_pid))?;
         tokio::time::sleep(window).await;
         let steady = self.counters();
-        let steady_operator_cpu = proc_status::cpu_seconds(Some(operator_pid))? - operator_cpu_before;
+        let steady_operator_cpu =
+            proc_status::cpu_seconds(Some(operator_pid))? - operator_cpu_before;
         let delta = Delta {
             before: &converged,
             after: &steady,
@@ -575,19 +608,27 @@ impl<'a> Bench<'a> {
 
         // Crash restart with N Ready objects.
         if !args.skip_restart {
-            self.operator.take().context("no operator running")?.kill().await?;
+            self.operator
+                .take()
+                .context("no operator running")?
+                .kill()
+                .await?;
             let before = self.counters();
             let started = Instant::now();
             self.start_operator().await?;
             let target = before.gateway_calls("getModel") + args.count as u64;
-            wait_for("the restarted operator to re-check every object", args.timeout, || {
-                let gets = Counters {
-                    gateway: self.gateway.stats(),
-                    apiserver: StatsSnapshot::default(),
-                }
-                .gateway_calls("getModel");
-                (gets >= target).then_some(())
-            })
+            wait_for(
+                "the restarted operator to re-check every object",
+                args.timeout,
+                || {
+                    let gets = Counters {
+                        gateway: self.gateway.stats(),
+                        apiserver: StatsSnapshot::default(),
+                    }
+                    .gateway_calls("getModel");
+                    (gets >= target).then_some(())
+                },
+            )
             .await?;
             let resumed = started.elapsed();
             self.settle().await;
@@ -611,7 +652,12 @@ impl<'a> Bench<'a> {
             let restarted = self.operator()?.memory()?;
             report.put("restart_peak_rss_mib", mib(restarted.hwm_kib));
         }
-        let stopped_in = self.operator.take().context("no operator running")?.stop().await?;
+        let stopped_in = self
+            .operator
+            .take()
+            .context("no operator running")?
+            .stop()
+            .await?;
         report.put("shutdown_seconds", secs(stopped_in));
         let own_memory = proc_status::Memory::of_self()?;
         report.put("sandbox_peak_rss_mib", mib(own_memory.hwm_kib));
@@ -710,13 +756,16 @@ async fn install_crds(client: &kube::Client) -> anyhow::Result<()> {
         api.create(&PostParams::default(), &crd).await?;
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let established = api.get(&name).await?.status.and_then(|s| s.conditions).is_some_and(
-                |conditions| {
+            let established = api
+                .get(&name)
+                .await?
+                .status
+                .and_then(|s| s.conditions)
+                .is_some_and(|conditions| {
                     conditions
                         .iter()
                         .any(|c| c.type_ == "Established" && c.status == "True")
-                },
-            );
+                });
             if established {
                 break;
             }

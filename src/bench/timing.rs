@@ -156,7 +156,9 @@ where
                 if timing.gated {
                     samples.gated += 1;
                 } else {
-                    samples.own.push(micros(elapsed.saturating_sub(timing.gateway)));
+                    samples
+                        .own
+                        .push(micros(elapsed.saturating_sub(timing.gateway)));
                     samples.total.push(micros(elapsed));
                     samples.gateway.push(micros(timing.gateway));
                 }

@@ -79,6 +79,10 @@ pub struct BenchArgs {
     /// Skip the kill-and-restart phase.
     #[arg(long)]
     pub skip_restart: bool,
+    /// Give every AIModel the `kubectl.kubernetes.io/last-applied-configuration` annotation that
+    /// `kubectl apply` writes (a copy of the manifest), as objects in real clusters usually have.
+    #[arg(long)]
+    pub last_applied: bool,
     /// Internal: run as the operator child process.
     #[arg(long, hide = true)]
     pub operator_child: bool,
@@ -401,7 +405,8 @@ impl<'a> Bench<'a> {
             .map(|index| {
                 let api = api.clone();
                 async move {
-                    let model: AIModel = serde_json::from_value(model_manifest(index))?;
+                    let model: AIModel =
+                        serde_json::from_value(model_manifest(index, self.args.last_applied))?;
                     api.create(&PostParams::default(), &model).await?;
                     anyhow::Ok(())
                 }
@@ -713,8 +718,8 @@ fn is_ready(model: &AIModel) -> bool {
             .any(|c| c.type_ == CONDITION_READY && c.status == "True")
 }
 
-fn model_manifest(index: usize) -> serde_json::Value {
-    serde_json::json!({
+fn model_manifest(index: usize, last_applied: bool) -> serde_json::Value {
+    let mut manifest = serde_json::json!({
         "apiVersion": "portico.dev/v1alpha1",
         "kind": "AIModel",
         "metadata": {"name": format!("model-{index:05}"), "namespace": NAMESPACE},
@@ -729,7 +734,13 @@ fn model_manifest(index: usize) -> serde_json::Value {
             "parameters": {"temperature": 0.2},
             "limits": {"requestsPerMinute": 600},
         },
-    })
+    });
+    if last_applied {
+        let applied = manifest.to_string();
+        manifest["metadata"]["annotations"] =
+            serde_json::json!({ "kubectl.kubernetes.io/last-applied-configuration": applied });
+    }
+    manifest
 }
 
 async fn wait_for<T>(
@@ -838,9 +849,14 @@ impl Report {
             lines: Vec::new(),
             missed: Vec::new(),
             label: format!(
-                "n={} gateway_rate={rate} poll_interval={}",
+                "n={} gateway_rate={rate} poll_interval={}{}",
                 args.count,
-                humantime::format_duration(args.poll_interval)
+                humantime::format_duration(args.poll_interval),
+                if args.last_applied {
+                    " last_applied"
+                } else {
+                    ""
+                }
             ),
         }
     }

@@ -23,6 +23,9 @@ enum Command {
     /// Run the sandbox: a Kubernetes-API-compatible server (and, unless told otherwise, the
     /// reference gateway and the operator) in one process, with a kubeconfig for kubectl.
     Sandbox(portico::sandbox::SandboxArgs),
+    /// Benchmark the operator against the sandbox: convergence, rate-limit bound, steady state,
+    /// memory, restart and reconcile latency, as `key=value` lines (build with --release).
+    Bench(portico::bench::BenchArgs),
 }
 
 #[tokio::main]
@@ -34,6 +37,7 @@ async fn main() -> std::process::ExitCode {
         Command::Crd(args) => print_crds(args),
         Command::Gateway(args) => portico::sandbox::gateway::run(args).await,
         Command::Sandbox(args) => portico::sandbox::run(args).await,
+        Command::Bench(args) => portico::bench::run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -56,9 +56,17 @@ fn documented_options(command: &str) -> Vec<String> {
         .expect("portico runs");
     let help = String::from_utf8_lossy(&output.stdout);
     let mut options = Vec::new();
-    for word in help.split(|c: char| c.is_whitespace() || c == '[' || c == ']' || c == ',') {
-        let flag = word.trim_end_matches(|c: char| !c.is_ascii_alphanumeric() && c != '-');
-        if flag.starts_with("--") && flag.len() > 2 && flag != "--help" {
+    // Option lines only (`  -x, --flag <VALUE>  ...`), not flags mentioned in prose.
+    for line in help
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| l.starts_with('-'))
+    {
+        let flag = line
+            .split([' ', ','])
+            .find(|word| word.starts_with("--"))
+            .unwrap_or_default();
+        if flag.len() > 2 && flag != "--help" {
             options.push(format!("`{flag}`"));
         }
     }

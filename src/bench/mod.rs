@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ObjectMeta, PostParams};
 use kube::runtime::watcher;
 use secrecy::ExposeSecret;
@@ -334,7 +333,7 @@ impl<'a> Bench<'a> {
         })
         .await?;
         let client = apiserver.kube_client()?;
-        install_crds(&client).await?;
+        crate::sandbox::install_crds(&client).await?;
         for namespace in [operator_child::TOKEN_SECRET_NAMESPACE, NAMESPACE] {
             create_namespace(&client, namespace).await?;
         }
@@ -758,35 +757,6 @@ async fn wait_for<T>(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-async fn install_crds(client: &kube::Client) -> anyhow::Result<()> {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in crate::api::crds() {
-        let name = crd.metadata.name.clone().unwrap_or_default();
-        api.create(&PostParams::default(), &crd).await?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let established = api
-                .get(&name)
-                .await?
-                .status
-                .and_then(|s| s.conditions)
-                .is_some_and(|conditions| {
-                    conditions
-                        .iter()
-                        .any(|c| c.type_ == "Established" && c.status == "True")
-                });
-            if established {
-                break;
-            }
-            if Instant::now() >= deadline {
-                bail!("CRD {name} was not established");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-    Ok(())
 }
 
 async fn create_namespace(client: &kube::Client, name: &str) -> anyhow::Result<()> {

@@ -194,7 +194,8 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
     result
 }
 
-async fn install_crds(client: &kube::Client) -> anyhow::Result<()> {
+/// Installs (server-side applies) Portico's CRDs and waits until each is `Established`.
+pub async fn install_crds(client: &kube::Client) -> anyhow::Result<()> {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     for crd in crate::api::crds() {
         let name = crd.metadata.name.clone().unwrap_or_default();

@@ -131,6 +131,17 @@ impl std::fmt::Display for SecretRef {
 pub struct GatewayToken {
     receiver: watch::Receiver<Option<SecretString>>,
     version: Arc<AtomicU64>,
+    // The watch runs as long as any handle exists (the operator's context holds one).
+    _watch: Option<Arc<AbortOnDrop>>,
+}
+
+/// Stops the token watch when the last `GatewayToken` handle goes.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl GatewayToken {
@@ -140,18 +151,19 @@ impl GatewayToken {
         Self {
             receiver,
             version: Arc::new(AtomicU64::new(0)),
+            _watch: None,
         }
     }
 
-    /// Watches the Secret and keeps the token current until the process ends. Returns once the
-    /// watch is started; the first value arrives as soon as the Secret is listed.
+    /// Watches the Secret and keeps the token current while any handle exists. Returns once
+    /// the watch is started; the first value arrives as soon as the Secret is listed.
     pub fn watch(client: Client, secret: SecretRef) -> Self {
         let (sender, receiver) = watch::channel(None);
         let version = Arc::new(AtomicU64::new(0));
         let task_version = version.clone();
         let api: Api<Secret> = Api::namespaced(client, &secret.namespace);
         let config = watcher::Config::default().fields(&format!("metadata.name={}", secret.name));
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let mut events = std::pin::pin!(watcher(api, config));
             while let Some(event) = events.next().await {
                 let token = match event {
@@ -183,7 +195,11 @@ impl GatewayToken {
                 }
             }
         });
-        Self { receiver, version }
+        Self {
+            receiver,
+            version,
+            _watch: Some(Arc::new(AbortOnDrop(task.abort_handle()))),
+        }
     }
 
     /// The channel holding the current token.

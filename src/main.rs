@@ -1,5 +1,5 @@
-//! The `portico` command line: the operator, the CRD printer, the reference gateway, the sandbox
-//! and the chaos soak.
+//! The `portico` command line: the operator, the CRD printer, the reference gateway, the sandbox,
+//! the benchmarks and the chaos soak.
 #![forbid(unsafe_code)]
 
 use clap::{Parser, Subcommand};
@@ -29,6 +29,9 @@ enum Command {
     /// compactions and operator kills; then check that no object is orphaned, duplicated, stuck
     /// or leaking a secret. Exits non-zero when an invariant fails. See docs/reliability.md.
     Soak(portico::soak::SoakArgs),
+    /// Benchmark the operator against the sandbox: convergence, rate-limit bound, steady state,
+    /// memory, restart and reconcile latency, as `key=value` lines (build with --release).
+    Bench(portico::bench::BenchArgs),
 }
 
 #[tokio::main]
@@ -41,6 +44,7 @@ async fn main() -> std::process::ExitCode {
         Command::Gateway(args) => portico::sandbox::gateway::run(args).await,
         Command::Sandbox(args) => portico::sandbox::run(args).await,
         Command::Soak(args) => portico::soak::run(args).await,
+        Command::Bench(args) => portico::bench::run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -47,3 +47,64 @@ fn crd_reference_doc_matches_the_schemas() {
         "docs/crd-reference.md is stale: run `cargo run -- crd --reference > docs/crd-reference.md`"
     );
 }
+
+/// Long flags and environment variables `portico <command> --help` lists.
+fn documented_options(command: &str) -> Vec<String> {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_portico"))
+        .args([command, "--help"])
+        .output()
+        .expect("portico runs");
+    let help = String::from_utf8_lossy(&output.stdout);
+    let mut options = Vec::new();
+    // Option lines only (`  -x, --flag <VALUE>  ...`), not flags mentioned in prose.
+    for line in help
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| l.starts_with('-'))
+    {
+        let flag = line
+            .split([' ', ','])
+            .find(|word| word.starts_with("--"))
+            .unwrap_or_default();
+        if flag.len() > 2 && flag != "--help" {
+            options.push(format!("`{flag}`"));
+        }
+    }
+    for part in help.split("[env: ").skip(1) {
+        if let Some(name) = part.split(['=', ']']).next() {
+            options.push(format!("`{name}`"));
+        }
+    }
+    options.sort();
+    options.dedup();
+    options
+}
+
+#[test]
+fn readme_documents_every_flag_and_environment_variable() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_portico"))
+        .arg("--help")
+        .output()
+        .expect("portico runs");
+    let help = String::from_utf8_lossy(&output.stdout);
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|line| !line.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|line| line.starts_with("  "))
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|command| *command != "help")
+        .collect();
+    assert!(commands.contains(&"run"), "{help}");
+    let mut missing = Vec::new();
+    for command in commands {
+        for option in documented_options(command) {
+            if !readme.contains(&option) {
+                missing.push(format!("portico {command}: {option}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "README.md lacks: {missing:#?}");
+}

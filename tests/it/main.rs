@@ -10,3 +10,4 @@ mod gateway;
 mod kubectl;
 mod operator;
 mod postgres;
+mod sandbox;

@@ -585,13 +585,20 @@ async fn cli_serves_until_terminated() {
     crate::support::init();
     let directory = tempfile::tempdir().expect("tempdir");
     let kubeconfig = directory.path().join("kubeconfig");
+    // Plain HTTP without auth: anything but loopback is refused.
     let refused = Command::new(env!("CARGO_BIN_EXE_portico"))
-        .args(["sandbox", "--listen", "127.0.0.1:0", "--kubeconfig"])
+        .args([
+            "sandbox",
+            "--apiserver-only",
+            "--listen",
+            "0.0.0.0:0",
+            "--kubeconfig",
+        ])
         .arg(&kubeconfig)
         .output()
         .expect("runs");
     assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("--apiserver-only"));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("loopback"));
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_portico"))
         .args([

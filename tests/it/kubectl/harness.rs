@@ -12,7 +12,7 @@ use portico::sandbox::apiserver::{ApiServer, ApiServerConfig};
 const DEFAULT_KUBECTL: &str = "/usr/bin/kubectl";
 
 /// The kubectl binary the tests drive. A missing binary fails the test rather than skip it.
-fn kubectl() -> PathBuf {
+pub(crate) fn kubectl() -> PathBuf {
     let from_env = std::env::var_os("KUBECTL").map(PathBuf::from);
     let from_path = std::env::var_os("PATH").and_then(|path| {
         std::env::split_paths(&path)

@@ -1,4 +1,4 @@
 //! Sandbox API server scenarios through the real `kubectl` binary.
 
 mod flows;
-mod harness;
+pub(crate) mod harness;

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, ObjectMeta, PostParams};
 use kube::{Client, Resource};
@@ -301,26 +300,9 @@ impl HasConditions for ManagedDatabase {
 }
 
 pub(crate) async fn install_crds(client: &Client) {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in portico::api::crds() {
-        let name = crd.metadata.name.clone().expect("CRD has a name");
-        api.create(&PostParams::default(), &crd)
-            .await
-            .expect("CRD created");
-        eventually(&format!("CRD {name} established"), || {
-            let api = api.clone();
-            let name = name.clone();
-            async move {
-                let crd = api.get(&name).await.ok()?;
-                crd.status?
-                    .conditions?
-                    .iter()
-                    .any(|c| c.type_ == "Established" && c.status == "True")
-                    .then_some(())
-            }
-        })
-        .await;
-    }
+    portico::sandbox::install_crds(client)
+        .await
+        .expect("CRDs installed and established");
 }
 
 pub(crate) async fn create_namespace(client: &Client, name: &str) {

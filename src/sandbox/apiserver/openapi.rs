@@ -17,9 +17,11 @@ use std::collections::{BTreeSet, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::OnceLock;
 
+use k8s_openapi::api::apps::v1 as apps;
 use k8s_openapi::api::coordination::v1 as coordination;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::events::v1 as events;
+use k8s_openapi::api::rbac::v1 as rbac;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use schemars::JsonSchema;
@@ -330,6 +332,20 @@ fn builtin_schemas() -> &'static BuiltinSchemas {
             "v1",
             "Lease",
         );
+        register::<core::ServiceAccount>(&mut generator, &mut kinds, "", "v1", "ServiceAccount");
+        register::<core::Service>(&mut generator, &mut kinds, "", "v1", "Service");
+        register::<apps::Deployment>(&mut generator, &mut kinds, "apps", "v1", "Deployment");
+        let rbac_group = "rbac.authorization.k8s.io";
+        register::<rbac::ClusterRole>(&mut generator, &mut kinds, rbac_group, "v1", "ClusterRole");
+        register::<rbac::ClusterRoleBinding>(
+            &mut generator,
+            &mut kinds,
+            rbac_group,
+            "v1",
+            "ClusterRoleBinding",
+        );
+        register::<rbac::Role>(&mut generator, &mut kinds, rbac_group, "v1", "Role");
+        register::<rbac::RoleBinding>(&mut generator, &mut kinds, rbac_group, "v1", "RoleBinding");
         register::<apiextensions::CustomResourceDefinition>(
             &mut generator,
             &mut kinds,

@@ -139,7 +139,9 @@ fn builtin(
     }
 }
 
-/// The built-in kinds every sandbox serves.
+/// The built-in kinds every sandbox serves. Workload and RBAC kinds (Deployment, Service,
+/// ServiceAccount, roles and bindings) are stored and served so manifests such as `deploy/`
+/// apply as they would to a cluster; nothing runs them.
 pub fn builtin_types() -> Vec<ResourceType> {
     let mut crd = builtin(
         "apiextensions.k8s.io",
@@ -160,6 +162,48 @@ pub fn builtin_types() -> Vec<ResourceType> {
         builtin("", "Event", "events", &["ev"], true, false),
         builtin("events.k8s.io", "Event", "events", &["ev"], true, false),
         builtin("coordination.k8s.io", "Lease", "leases", &[], true, false),
+        builtin(
+            "",
+            "ServiceAccount",
+            "serviceaccounts",
+            &["sa"],
+            true,
+            false,
+        ),
+        builtin("", "Service", "services", &["svc"], true, true),
+        builtin("apps", "Deployment", "deployments", &["deploy"], true, true),
+        builtin(
+            "rbac.authorization.k8s.io",
+            "ClusterRole",
+            "clusterroles",
+            &[],
+            false,
+            false,
+        ),
+        builtin(
+            "rbac.authorization.k8s.io",
+            "ClusterRoleBinding",
+            "clusterrolebindings",
+            &[],
+            false,
+            false,
+        ),
+        builtin(
+            "rbac.authorization.k8s.io",
+            "Role",
+            "roles",
+            &[],
+            true,
+            false,
+        ),
+        builtin(
+            "rbac.authorization.k8s.io",
+            "RoleBinding",
+            "rolebindings",
+            &[],
+            true,
+            false,
+        ),
         crd,
     ]
 }

@@ -65,7 +65,7 @@ struct RunCommand {
 }
 
 async fn run_operator(command: RunCommand) -> anyhow::Result<()> {
-    let telemetry = portico::telemetry::init("portico-operator", command.log_format);
+    let telemetry = portico::telemetry::init("portico-operator", command.log_format, "info");
     let result = portico::operator::run(command.operator).await;
     telemetry.shutdown();
     Ok(result?)

@@ -26,6 +26,7 @@ use crate::controller::gate::GatePolicy;
 use crate::controller::{Context, OperatorConfig, RunError};
 use crate::credentials::{GatewayToken, SecretRef};
 use crate::gateway::{GatewayClient, GatewayClientConfig};
+use crate::leader::LeaderElectionConfig;
 use crate::sandbox::apiserver::{ApiServer, ApiServerConfig};
 use crate::sandbox::gateway::{GatewayConfig, ReferenceGateway, ScriptedFault};
 
@@ -52,10 +53,9 @@ pub struct SoakArgs {
     /// How long the workload and the faults run.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
-    /// Operator replicas running at once (killed and restarted independently). Without leader
-    /// election every replica reconciles, which can orphan gateway objects (see
-    /// docs/reliability.md).
-    #[arg(long, default_value_t = 1)]
+    /// Operator replicas running at once, killed and restarted independently; they elect a
+    /// leader through a Lease, as `portico run --leader-election` does.
+    #[arg(long, default_value_t = 2)]
     pub replicas: usize,
     /// Most custom resources alive at once.
     #[arg(long, default_value_t = 24)]
@@ -76,7 +76,7 @@ impl Default for SoakArgs {
         Self {
             seed: 1,
             duration: Duration::from_secs(60),
-            replicas: 1,
+            replicas: 2,
             max_objects: 24,
             fault_rate: 0.2,
             fault_latency: Duration::from_millis(40),
@@ -116,6 +116,10 @@ pub struct SoakReport {
     pub faults: BTreeMap<&'static str, u64>,
     /// Operator replica starts after the first ones (after kills and graceful stops).
     pub restarts: u64,
+    /// Times the leader Lease changed hands (its `leaseTransitions`).
+    pub leader_changes: i64,
+    /// Samples (one per workload step) in which more than one running replica was leading.
+    pub leader_overlaps: u64,
     /// Workload requests the API server refused (conflicts and the like; not violations).
     pub workload_errors: u64,
     /// Custom resources alive at the end, and deleted during the run.
@@ -151,6 +155,11 @@ impl fmt::Display for SoakReport {
             writeln!(f, "  {name:<28} {count}")?;
         }
         writeln!(f, "operator restarts: {}", self.restarts)?;
+        writeln!(
+            f,
+            "leader changes: {} (samples with two leaders: {})",
+            self.leader_changes, self.leader_overlaps
+        )?;
         writeln!(f, "workload requests refused: {}", self.workload_errors)?;
         writeln!(
             f,
@@ -217,6 +226,7 @@ struct Tracked {
 struct Replica {
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), RunError>>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The sandbox and the operator replicas of one soak.
@@ -278,7 +288,6 @@ impl Sandbox {
     }
 
     fn operator_context(&self, index: usize) -> Result<Arc<Context>, SoakError> {
-        // Settings added later (leader election) keep their defaults.
         #[allow(clippy::needless_update)]
         let config = OperatorConfig {
             namespace: None,
@@ -319,12 +328,33 @@ impl Sandbox {
 
     fn start_replica(&mut self, index: usize) -> Result<(), SoakError> {
         let ctx = self.operator_context(index)?;
+        let metrics = ctx.metrics.clone();
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(crate::controller::run(ctx, shutdown.clone()));
+        // Every replica campaigns for the Lease, as `portico run --leader-election` does, with
+        // durations short enough that a killed leader is replaced within seconds.
+        let election = LeaderElectionConfig {
+            namespace: SYSTEM_NAMESPACE.into(),
+            lease_name: "portico-leader".into(),
+            identity: format!("soak-{index}_{:016x}", rand::random::<u64>()),
+            lease_duration: Duration::from_secs(2),
+            renew_deadline: Duration::from_millis(1500),
+            retry_period: Duration::from_millis(250),
+        };
+        let task = tokio::spawn(crate::operator::run_with_leader_election(
+            self.client.clone(),
+            ctx,
+            election,
+            shutdown.clone(),
+            Duration::from_secs(10),
+        ));
         if self.replicas.len() <= index {
             self.replicas.resize_with(index + 1, || None);
         }
-        self.replicas[index] = Some(Replica { shutdown, task });
+        self.replicas[index] = Some(Replica {
+            shutdown,
+            task,
+            metrics,
+        });
         Ok(())
     }
 
@@ -344,6 +374,15 @@ impl Sandbox {
             Ok(Ok(Err(error))) => tracing::warn!(%error, replica = index, "replica failed"),
             _ => {}
         }
+    }
+
+    /// Running replicas that currently lead.
+    fn leaders(&self) -> usize {
+        self.replicas
+            .iter()
+            .flatten()
+            .filter(|replica| !replica.task.is_finished() && replica.metrics.readiness.is_leading())
+            .count()
     }
 
     fn is_running(&self, index: usize) -> bool {
@@ -542,6 +581,9 @@ pub async fn run_soak(args: &SoakArgs, logs: LogSource) -> Result<SoakReport, So
     let mut gateway_faults_on = false;
     while Instant::now() < deadline {
         step(&mut sandbox, &mut work, args, &mut gateway_faults_on).await?;
+        if sandbox.leaders() > 1 {
+            work.report.leader_overlaps += 1;
+        }
         let pause = work.rng.random_range(10..60);
         tokio::time::sleep(Duration::from_millis(pause)).await;
         // A stopped replica comes back after a while, as a pod would be rescheduled.
@@ -599,6 +641,23 @@ pub async fn run_soak(args: &SoakArgs, logs: LogSource) -> Result<SoakReport, So
             sandbox.panicked_replicas
         ));
     }
+    if work.report.leader_overlaps > 0 {
+        violations.push(format!(
+            "two replicas led at once in {} samples",
+            work.report.leader_overlaps
+        ));
+    }
+    work.report.leader_changes = Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(
+        sandbox.client.clone(),
+        SYSTEM_NAMESPACE,
+    )
+    .get_opt("portico-leader")
+    .await
+    .ok()
+    .flatten()
+    .and_then(|lease| lease.spec)
+    .and_then(|spec| spec.lease_transitions)
+    .map_or(0, i64::from);
     work.report.violations = violations;
     work.report.survivors = work.live.len();
     work.report.deleted = work.deleted.len();

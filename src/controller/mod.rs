@@ -36,6 +36,7 @@ use crate::api::{
 };
 use crate::credentials::GatewayToken;
 use crate::gateway::GatewayClient;
+use crate::metrics::{Metrics, ReconcileResult};
 
 /// The annotation `kubectl apply` stores the applied manifest in.
 const KUBECTL_LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -76,7 +77,11 @@ pub struct Context {
     pub gates: Gates,
     /// Settings.
     pub config: OperatorConfig,
-    reporter: Reporter,
+    /// Metrics and readiness of this process.
+    pub metrics: Arc<Metrics>,
+    /// One recorder for the process, so an event repeated within its cache window becomes a
+    /// series (one Event with a count) instead of a new object each time.
+    recorder: Recorder,
 }
 
 impl Context {
@@ -87,16 +92,36 @@ impl Context {
         token: GatewayToken,
         config: OperatorConfig,
     ) -> Self {
+        let reporter = Reporter {
+            controller: "portico".into(),
+            instance: Some(config.instance.clone()),
+        };
         Self {
-            reporter: Reporter {
-                controller: "portico".into(),
-                instance: Some(config.instance.clone()),
-            },
+            recorder: Recorder::new(client.clone(), reporter),
             gates: Gates::new(config.gate),
             client,
             gateway,
             token,
             config,
+            metrics: Arc::new(Metrics::new()),
+        }
+    }
+
+    /// The same context, reporting to `metrics` (whose gateway series the gateway client
+    /// should have been built with).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Records an object's first transition to Ready since its creation.
+    pub(crate) fn observe_ready<K: Kind>(&self, obj: &K) {
+        let Some(created) = obj.meta().creation_timestamp.as_ref() else {
+            return;
+        };
+        let age = jiff::Timestamp::now().duration_since(created.0);
+        if let Ok(age) = Duration::try_from(age) {
+            self.metrics.controller.observe_ready(K::KIND, age);
         }
     }
 
@@ -107,8 +132,8 @@ impl Context {
         Api::namespaced(self.client.clone(), namespace)
     }
 
-    fn recorder(&self) -> Recorder {
-        Recorder::new(self.client.clone(), self.reporter.clone())
+    fn recorder(&self) -> &Recorder {
+        &self.recorder
     }
 }
 
@@ -197,6 +222,8 @@ pub(crate) trait Kind:
 {
     /// Kind name, e.g. `AIModel`.
     const KIND: &'static str;
+    /// The phase its status shows, if any.
+    fn phase(&self) -> Option<crate::api::Phase>;
     /// Secrets in the object's namespace (other than its connection Secret) whose change must
     /// re-run it.
     fn referenced_secrets(&self) -> Vec<&str>;
@@ -291,32 +318,40 @@ pub(crate) async fn publish<K: Kind>(
 
 async fn reconcile<K: Kind>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let scope = Scope::of(&*obj, &ctx);
-    // A root span per reconcile: its trace id is the one written to status and events, and the
-    // gateway calls below are its children.
+    // A root span per reconcile (not a child of kube-runtime's "reconciling object" span): its
+    // trace id is the one written to status and events, and the gateway calls below are its
+    // children.
     let span = tracing::info_span!(
+        parent: None,
         "reconcile",
         kind = K::KIND,
         namespace = %scope.namespace,
         name = %scope.name,
         generation = scope.generation,
     );
-    reconcile_steps(obj, ctx, scope).instrument(span).await
+    let started = Instant::now();
+    let metrics = ctx.metrics.clone();
+    let (action, result) = reconcile_steps(obj, ctx, scope).instrument(span).await;
+    metrics
+        .controller
+        .observe_reconcile(K::KIND, result, started.elapsed());
+    Ok(action)
 }
 
 async fn reconcile_steps<K: Kind>(
     obj: Arc<K>,
     ctx: Arc<Context>,
     scope: Scope,
-) -> Result<Action, ReconcileError> {
+) -> (Action, ReconcileResult) {
     let deleting = scope.inputs.deleting;
     let has_finalizer = obj.finalizers().iter().any(|f| f == FINALIZER);
     if deleting && !has_finalizer {
-        return Ok(Action::await_change());
+        return (Action::await_change(), ReconcileResult::Skipped);
     }
     // Paused objects are left alone, but deletion still deprovisions and releases them.
     if is_paused(&*obj) && !deleting {
         tracing::debug!("paused; not reconciling");
-        return Ok(Action::await_change());
+        return (Action::await_change(), ReconcileResult::Skipped);
     }
     if let Some(wait) = ctx
         .gates
@@ -324,7 +359,7 @@ async fn reconcile_steps<K: Kind>(
     {
         // `portico bench` tells these apart from reconciles that did work by this field.
         tracing::trace!(gate_wait_ms = wait.as_millis() as u64, "gate closed");
-        return Ok(Action::requeue(wait));
+        return (Action::requeue(wait), ReconcileResult::Skipped);
     }
     let api: Api<K> = ctx.api(&scope.namespace);
     let result = if !deleting && !has_finalizer {
@@ -346,8 +381,11 @@ async fn reconcile_steps<K: Kind>(
         K::apply(obj.clone(), ctx.clone(), &scope).await
     };
     match result {
-        Ok(action) => Ok(action),
-        Err(error) => Ok(handle_failure(obj, ctx, &scope, error).await),
+        Ok(action) => (action, ReconcileResult::Success),
+        Err(error) => (
+            handle_failure(obj, ctx, &scope, error).await,
+            ReconcileResult::Error,
+        ),
     }
 }
 
@@ -405,6 +443,9 @@ async fn handle_failure<K: Kind>(
             .gates
             .record_terminal(scope.key.clone(), scope.inputs, now),
     };
+    ctx.metrics
+        .controller
+        .observe_failure(K::KIND, error.reason(), error.category());
     tracing::warn!(
         error = %error,
         reason = error.reason(),
@@ -433,7 +474,16 @@ async fn run_kind<K: Kind>(ctx: Arc<Context>, shutdown: CancellationToken) {
             ),
             None => (Api::all(ctx.client.clone()), Api::all(ctx.client.clone())),
         };
-    let (reader, writer) = reflector::store();
+    let (reader, writer) = reflector::store::<K>();
+    let counted = reader.clone();
+    ctx.metrics.controller.count_objects(K::KIND, move || {
+        let mut phases = std::collections::BTreeMap::new();
+        for obj in counted.state() {
+            let phase = obj.phase().map_or("None", |phase| phase.as_str());
+            *phases.entry(phase.to_string()).or_insert(0) += 1;
+        }
+        phases
+    });
     let forget_ctx = ctx.clone();
     let objects = watcher(objects_api, watcher::Config::default().any_semantic())
         .default_backoff()
@@ -445,12 +495,14 @@ async fn run_kind<K: Kind>(ctx: Arc<Context>, shutdown: CancellationToken) {
             obj.annotations_mut().remove(KUBECTL_LAST_APPLIED);
         })
         .map_ok(move |event| {
-            if let watcher::Event::Delete(obj) = &event {
-                forget_ctx.gates.forget(&ObjectKey {
+            match &event {
+                watcher::Event::Delete(obj) => forget_ctx.gates.forget(&ObjectKey {
                     kind: K::KIND,
                     namespace: obj.namespace().unwrap_or_default(),
                     name: obj.name_any(),
-                });
+                }),
+                watcher::Event::InitDone => forget_ctx.metrics.readiness.cache_synced(K::KIND),
+                _ => {}
             }
             event
         })
@@ -466,13 +518,15 @@ async fn run_kind<K: Kind>(ctx: Arc<Context>, shutdown: CancellationToken) {
         .reconcile_all_on(token_changes(ctx.token.receiver()))
         .with_config(ControllerConfig::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown.cancelled_owned())
-        .run(reconcile::<K>, error_policy::<K>, ctx)
+        .run(reconcile::<K>, error_policy::<K>, ctx.clone())
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, kind = K::KIND, "controller event");
             }
         })
         .await;
+    ctx.metrics.readiness.cache_stopped(K::KIND);
+    ctx.metrics.controller.forget_objects(K::KIND);
     tracing::info!(kind = K::KIND, "controller stopped");
 }
 

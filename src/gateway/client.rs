@@ -21,6 +21,7 @@ use super::error::{CallRecord, ErrorDetail, GatewayError, GatewayErrorKind};
 use super::generated::{self, types};
 use super::hooks::{CallHooks, Observed, parse_retry_after};
 use super::limiter::SharedLimiter;
+use super::metrics::GatewayMetrics;
 use super::types::{
     ApiKey, ChatAnswer, Database, DatabaseCredentials, DatabaseSpec, GatewayStats, Model,
     ModelSpec, Page,
@@ -60,6 +61,8 @@ pub struct GatewayClientConfig {
     pub timeout: Duration,
     /// Time allowed for establishing a connection.
     pub connect_timeout: Duration,
+    /// Where calls, limiter waits and pauses are counted.
+    pub metrics: GatewayMetrics,
 }
 
 impl GatewayClientConfig {
@@ -71,6 +74,7 @@ impl GatewayClientConfig {
             burst: 50,
             timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
+            metrics: GatewayMetrics::default(),
         }
     }
 }
@@ -135,6 +139,7 @@ struct Shared {
     http: reqwest::Client,
     limiter: SharedLimiter,
     token: Arc<dyn TokenSource>,
+    metrics: GatewayMetrics,
 }
 
 impl std::fmt::Debug for GatewayClient {
@@ -235,7 +240,7 @@ impl GatewayClient {
         let _ = url.set_password(None);
         let display_url = url.as_str().trim_end_matches('/').to_string();
         let server_port = url.port_or_known_default().unwrap_or(80);
-        let limiter = SharedLimiter::new(config.qps, config.burst).ok_or(
+        let limiter = SharedLimiter::new(config.qps, config.burst, config.metrics.clone()).ok_or(
             GatewayConfigError::InvalidRateLimit {
                 qps: config.qps,
                 burst: config.burst,
@@ -255,6 +260,7 @@ impl GatewayClient {
                 http,
                 limiter,
                 token,
+                metrics: config.metrics,
             }),
         })
     }
@@ -608,6 +614,16 @@ impl GatewayClient {
                 }
             };
             record_outcome(&span_for_result, &result);
+            let call = match &result {
+                Ok(response) => &response.call,
+                Err(error) => error.call(),
+            };
+            shared.metrics.observe_call(
+                call.operation,
+                call.http_status,
+                call.latency,
+                call.limiter_wait,
+            );
             result
         }
         .instrument(span)

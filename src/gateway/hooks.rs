@@ -85,7 +85,7 @@ impl ClientHooks<CallHooks> for super::generated::Client {
             let status = response.status().as_u16();
             let retry_after = parse_retry_after(response.headers().get(RETRY_AFTER));
             if let (429 | 503, Some(wait)) = (status, retry_after) {
-                hooks.limiter.pause_for(wait);
+                hooks.limiter.pause_for(wait, status);
             }
             if let Ok(mut observed) = hooks.observed.lock() {
                 *observed = Observed {

@@ -7,6 +7,8 @@ use std::time::Duration;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::time::Instant;
 
+use super::metrics::GatewayMetrics;
+
 /// Cheap to clone; clones share one limit and one pause.
 #[derive(Clone)]
 pub(crate) struct SharedLimiter {
@@ -16,11 +18,12 @@ pub(crate) struct SharedLimiter {
 struct LimiterState {
     rate: DefaultDirectRateLimiter,
     paused_until: Mutex<Option<Instant>>,
+    metrics: GatewayMetrics,
 }
 
 impl SharedLimiter {
     /// A limiter admitting `qps` calls per second on average and `burst` at once.
-    pub(crate) fn new(qps: f64, burst: u32) -> Option<Self> {
+    pub(crate) fn new(qps: f64, burst: u32, metrics: GatewayMetrics) -> Option<Self> {
         if !(qps.is_finite() && qps > 0.0) {
             return None;
         }
@@ -30,12 +33,15 @@ impl SharedLimiter {
             inner: Arc::new(LimiterState {
                 rate: RateLimiter::direct(quota),
                 paused_until: Mutex::new(None),
+                metrics,
             }),
         })
     }
 
-    /// Makes every caller wait until `wait` from now (never shortens an existing pause).
-    pub(crate) fn pause_for(&self, wait: Duration) {
+    /// Makes every caller wait until `wait` from now (never shortens an existing pause);
+    /// `status` is the answer that asked for it.
+    pub(crate) fn pause_for(&self, wait: Duration, status: u16) {
+        self.inner.metrics.observe_pause(status);
         let until = Instant::now() + wait;
         if let Ok(mut paused) = self.inner.paused_until.lock()
             && paused.is_none_or(|current| current < until)

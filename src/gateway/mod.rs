@@ -8,6 +8,7 @@ mod error;
 mod generated;
 mod hooks;
 mod limiter;
+mod metrics;
 mod trace;
 mod types;
 
@@ -18,6 +19,7 @@ pub use client::{
 pub use error::{
     CallRecord, ErrorClass, ErrorDetail, GatewayError, GatewayErrorKind, class_of_status,
 };
+pub use metrics::GatewayMetrics;
 pub use trace::trace_id_layer;
 pub use types::{
     ApiKey, ChatAnswer, Database, DatabaseConnection, DatabaseCredentials, DatabasePhase,

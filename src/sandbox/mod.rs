@@ -77,26 +77,18 @@ fn random_token() -> String {
         .collect()
 }
 
-/// Logs to stderr (warnings unless `RUST_LOG` says otherwise, so the sandbox's own output stays
-/// readable), with OpenTelemetry trace ids so statuses and events carry them.
-fn init_logging() {
-    use tracing_subscriber::Layer;
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_filter(filter),
-        )
-        .with(crate::gateway::trace_id_layer())
-        .try_init();
-}
-
 /// Runs `portico sandbox` until SIGINT or SIGTERM (or, with `--demo`, until the demo ends).
 pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
+    // Logs go to stderr, warnings only unless `RUST_LOG` says otherwise, so the sandbox's own
+    // output stays readable; spans get trace ids (and are exported when OTLP is configured).
+    let telemetry =
+        crate::telemetry::init("portico-sandbox", crate::telemetry::LogFormat::Text, "warn");
+    let result = run_sandbox(args).await;
+    telemetry.shutdown();
+    result
+}
+
+async fn run_sandbox(args: SandboxArgs) -> anyhow::Result<()> {
     for (what, addr) in [
         ("API server", args.listen),
         ("gateway", args.gateway_listen),
@@ -107,7 +99,6 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
             );
         }
     }
-    init_logging();
     // No token: kubectl sends credentials only to https servers, and the server is loopback-only.
     let config = apiserver::ApiServerConfig {
         listen: args.listen,
@@ -166,23 +157,43 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
         },
     ));
     let shutdown = CancellationToken::new();
-    let operator = tokio::spawn(crate::controller::run(ctx, shutdown.clone()));
+    let mut operator = tokio::spawn(crate::controller::run(ctx, shutdown.clone()));
 
     println!("sandbox ready: kubeconfig={}", kubeconfig.display());
     println!(
         "gateway: {gateway_url} (admin token in Secret {}/{})",
         GATEWAY_TOKEN_SECRET.0, GATEWAY_TOKEN_SECRET.1
     );
-    let result = if args.demo {
-        demo::run(&client, &gateway_url).await
-    } else {
-        println!(
-            "\nnext:\n  export KUBECONFIG={}\n  kubectl apply -f examples/provider-key-secret.yaml -f examples/aimodel.yaml\n  kubectl wait --for=condition=Ready aimodel/summarizer\n  kubectl get aimodels\n  kubectl describe aimodel summarizer\n\nCtrl-C stops the sandbox.",
-            kubeconfig.display()
-        );
-        wait_for_signal().await
+    let work = async {
+        if args.demo {
+            demo::run(&client, &gateway_url).await
+        } else {
+            println!(
+                "\nnext:\n  export KUBECONFIG={}\n  kubectl apply -f examples/provider-key-secret.yaml -f examples/aimodel.yaml\n  kubectl wait --for=condition=Ready aimodel/summarizer\n  kubectl get aimodels\n  kubectl describe aimodel summarizer\n\nCtrl-C stops the sandbox.",
+                kubeconfig.display()
+            );
+            wait_for_signal().await
+        }
+    };
+    // An operator that stops on its own ends the sandbox at once, saying why, rather than
+    // leaving a server that silently provisions nothing.
+    let result = tokio::select! {
+        result = work => result,
+        stopped = &mut operator => {
+            let why = match stopped {
+                Ok(Ok(())) => "it returned".to_string(),
+                Ok(Err(error)) => error.to_string(),
+                Err(error) => error.to_string(),
+            };
+            Err(anyhow::anyhow!("the operator stopped unexpectedly: {why}"))
+        }
     };
     shutdown.cancel();
+    if operator.is_finished() {
+        reference_gateway.shutdown().await;
+        server.shutdown().await;
+        return result;
+    }
     match tokio::time::timeout(Duration::from_secs(30), operator).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(error))) => eprintln!("portico: the operator stopped with an error: {error}"),

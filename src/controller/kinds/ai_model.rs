@@ -26,6 +26,10 @@ const KEY_NAME: &str = "portico";
 impl Kind for AIModel {
     const KIND: &'static str = "AIModel";
 
+    fn phase(&self) -> Option<Phase> {
+        self.status.as_ref().and_then(|status| status.phase)
+    }
+
     fn referenced_secrets(&self) -> Vec<&str> {
         self.spec
             .provider_credentials
@@ -145,6 +149,9 @@ impl Kind for AIModel {
         status::write_if_changed(&api, &scope.name, current, &status)
             .await
             .map_err(ReconcileError::Status)?;
+        if !was_ready {
+            ctx.observe_ready(&*obj);
+        }
         if let Some(call) = &last_write {
             let reason = if was_ready { "Updated" } else { "Provisioned" };
             publish(&ctx, &*obj, EventType::Normal, reason, call.to_string()).await;

@@ -25,6 +25,10 @@ const DEFAULT_PROGRESS_WAIT: Duration = Duration::from_secs(2);
 impl Kind for ManagedDatabase {
     const KIND: &'static str = "ManagedDatabase";
 
+    fn phase(&self) -> Option<Phase> {
+        self.status.as_ref().and_then(|status| status.phase)
+    }
+
     fn referenced_secrets(&self) -> Vec<&str> {
         Vec::new()
     }
@@ -215,6 +219,7 @@ impl Kind for ManagedDatabase {
                 );
                 write_status(&ctx, scope, current, &status).await?;
                 if !was_ready {
+                    ctx.observe_ready(&*obj);
                     let note = status
                         .last_operation
                         .as_ref()

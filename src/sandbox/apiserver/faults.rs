@@ -99,10 +99,19 @@ impl Faults {
 #[derive(Debug, Default)]
 pub struct Stats {
     requests: Mutex<HashMap<(&'static str, String), u64>>,
+    by_agent: Mutex<HashMap<(String, &'static str, String), u64>>,
 }
 
 impl Stats {
-    pub(crate) fn count(&self, verb: &'static str, resource: &str) {
+    /// Counts a request; `agent` is the product of its `User-Agent` (`portico` of
+    /// `portico/0.1.0`), empty without one.
+    pub(crate) fn count(&self, verb: &'static str, resource: &str, agent: &str) {
+        *self
+            .by_agent
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry((agent.to_string(), verb, resource.to_string()))
+            .or_default() += 1;
         let mut requests = self
             .requests
             .lock()
@@ -120,10 +129,18 @@ impl Stats {
             .requests
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let by_agent = self
+            .by_agent
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         StatsSnapshot {
             requests: requests
                 .iter()
                 .map(|((v, r), n)| ((v.to_string(), r.clone()), *n))
+                .collect(),
+            by_agent: by_agent
+                .iter()
+                .map(|((a, v, r), n)| ((a.clone(), v.to_string(), r.clone()), *n))
                 .collect(),
             committed_writes: writes,
         }
@@ -136,6 +153,9 @@ pub struct StatsSnapshot {
     /// `(verb, resource)` → requests, resource as `plural` or `plural/subresource`, with the
     /// group appended for non-core groups (`aimodels.portico.dev/status`).
     pub requests: BTreeMap<(String, String), u64>,
+    /// `(agent, verb, resource)` → requests, agent being the `User-Agent` product (empty when
+    /// the client sent none).
+    pub by_agent: BTreeMap<(String, String, String), u64>,
     /// Writes that changed the store (no-op updates are not counted).
     pub committed_writes: u64,
 }
@@ -161,6 +181,15 @@ impl StatsSnapshot {
             })
             .map(|(_, n)| n)
             .sum()
+    }
+
+    /// The `(verb, resource)` pairs a client whose `User-Agent` product is `agent` used.
+    pub fn used_by(&self, agent: &str) -> std::collections::BTreeSet<(String, String)> {
+        self.by_agent
+            .keys()
+            .filter(|(a, _, _)| a == agent)
+            .map(|(_, verb, resource)| (verb.clone(), resource.clone()))
+            .collect()
     }
 
     /// All write requests.

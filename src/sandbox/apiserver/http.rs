@@ -327,7 +327,12 @@ async fn handle_resource(
         Subresource::Scale => resource.push_str("/scale"),
         Subresource::Main => {}
     }
-    app.stats.count(verb, &resource);
+    let agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split('/').next())
+        .unwrap_or_default();
+    app.stats.count(verb, &resource, agent);
     if let Some(code) = app.faults.take(path, verb) {
         return Err(ApiError::injected(code));
     }

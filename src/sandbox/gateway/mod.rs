@@ -79,6 +79,16 @@ pub struct GatewayArgs {
     /// `http://<listen address>`.
     #[arg(long, value_name = "URL", env = "PORTICO_GATEWAY_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Log line format, text or json (logs go to stderr; with OTEL_EXPORTER_OTLP_ENDPOINT set,
+    /// spans are exported over OTLP/HTTP, continuing the callers' traces).
+    #[arg(
+        long,
+        env = "PORTICO_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        hide_possible_values = true
+    )]
+    pub log_format: crate::telemetry::LogFormat,
 }
 
 fn parse_secret(value: &str) -> Result<SecretString, String> {
@@ -120,7 +130,15 @@ impl GatewayArgs {
 
 /// Runs `portico gateway` until SIGINT or SIGTERM.
 pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
-    init_logging();
+    // Logs go to stderr: stdout carries only the "listening on" line, which scripts and tests
+    // read.
+    let telemetry = crate::telemetry::init("portico-gateway", args.log_format, "info");
+    let result = serve_until_signal(args).await;
+    telemetry.shutdown();
+    result
+}
+
+async fn serve_until_signal(args: GatewayArgs) -> anyhow::Result<()> {
     let config = args.config()?;
     let gateway = match &args.postgres_url {
         None => ReferenceGateway::start(config).await?,
@@ -130,16 +148,6 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     wait_for_signal().await?;
     gateway.shutdown().await;
     Ok(())
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // stdout carries only the "listening on" line, which scripts and tests read.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

@@ -160,6 +160,7 @@ pub(crate) struct AppState {
     controls: Mutex<Controls>,
     counts: Mutex<HashMap<(&'static str, u16), u64>>,
     requests: Mutex<VecDeque<RequestRecord>>,
+    in_flight: std::sync::atomic::AtomicU64,
 }
 
 impl AppState {
@@ -253,6 +254,7 @@ impl ReferenceGateway {
             controls: Mutex::new(controls),
             counts: Mutex::new(HashMap::new()),
             requests: Mutex::new(VecDeque::new()),
+            in_flight: std::sync::atomic::AtomicU64::new(0),
         });
         let router = handlers::routes()
             .layer(axum::middleware::from_fn_with_state(state.clone(), gate))
@@ -290,6 +292,13 @@ impl ReferenceGateway {
     /// Calls by operation and status, and objects held (what `GET /v1/admin/stats` answers).
     pub fn stats(&self) -> Stats {
         self.state.stats()
+    }
+
+    /// Requests that arrived and have not been answered yet.
+    pub fn in_flight(&self) -> u64 {
+        self.state
+            .in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The most recent requests (up to 65,536), oldest first.
@@ -510,9 +519,26 @@ fn random_trace_id() -> String {
     format!("{:032x}", rand::random::<u128>().max(1))
 }
 
+/// Counts a request as in flight until dropped (also when the client goes away mid-request).
+struct InFlight<'a>(&'a std::sync::atomic::AtomicU64);
+
+impl<'a> InFlight<'a> {
+    fn enter(counter: &'a std::sync::atomic::AtomicU64) -> Self {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Self(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// The per-request gate around every route.
 async fn gate(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let arrived = Instant::now();
+    let _in_flight = InFlight::enter(&state.in_flight);
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let operation = operation_of(&method, &path);

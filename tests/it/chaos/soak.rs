@@ -1,7 +1,6 @@
 //! The short soak CI runs: the same code as `portico soak`, for under a minute of workload and
-//! faults, then every invariant must hold. One replica until leader election lands: two replicas
-//! that both reconcile orphan gateway objects (see docs/reliability.md), which is what leader
-//! election exists to prevent.
+//! faults, with two operator replicas electing a leader through a Lease; then every invariant
+//! must hold, the Lease must have changed hands, and no two replicas may have led at once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +15,7 @@ async fn short_soak_keeps_every_invariant() {
     let args = SoakArgs {
         seed: 20261125,
         duration: Duration::from_secs(40),
-        replicas: 1,
+        replicas: 2,
         settle_timeout: Duration::from_secs(90),
         ..SoakArgs::default()
     };
@@ -32,6 +31,11 @@ async fn short_soak_keeps_every_invariant() {
         );
     }
     assert!(report.restarts > 0, "{report}");
+    assert!(
+        report.leader_changes > 0,
+        "the lease never changed hands: {report}"
+    );
+    assert_eq!(report.leader_overlaps, 0, "{report}");
     assert!(report.passed(), "{report}");
 }
 

@@ -26,6 +26,7 @@ fn help_documents_every_flag() {
         "--postgres-url",
         "--database-host",
         "--public-url",
+        "--log-format",
     ] {
         let line = help
             .lines()

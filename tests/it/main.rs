@@ -8,6 +8,7 @@ mod chaos;
 mod crds;
 mod gateway;
 mod kubectl;
+mod operations;
 mod operator;
 mod postgres;
 mod sandbox;

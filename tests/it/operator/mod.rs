@@ -44,6 +44,9 @@ pub(crate) struct Options {
     pub token_in_secret: String,
     /// Whether to install the CRDs.
     pub install_crds: bool,
+    /// Whether to run an operator inside the test process (tests of `portico run` as a child
+    /// process turn it off).
+    pub in_process_operator: bool,
 }
 
 impl Default for Options {
@@ -55,6 +58,7 @@ impl Default for Options {
             gateway_burst: 100,
             token_in_secret: GATEWAY_TOKEN.into(),
             install_crds: true,
+            in_process_operator: true,
         }
     }
 }
@@ -125,7 +129,7 @@ impl Env {
             options,
             operator: None,
         };
-        if env.options.install_crds {
+        if env.options.install_crds && env.options.in_process_operator {
             env.start_operator();
         }
         env

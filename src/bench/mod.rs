@@ -620,21 +620,53 @@ impl<'a> Bench<'a> {
             let before = self.counters();
             let started = Instant::now();
             self.start_operator().await?;
-            let target = before.gateway_calls("getModel") + args.count as u64;
-            wait_for(
-                "the restarted operator to re-check every object",
-                args.timeout,
-                || {
-                    let gets = Counters {
-                        gateway: self.gateway.stats(),
-                        apiserver: StatsSnapshot::default(),
-                    }
-                    .gateway_calls("getModel");
-                    (gets >= target).then_some(())
-                },
-            )
-            .await?;
+            // Resumed: the new process has taken every object in hand once (an object that was
+            // in sync only has its first drift check scheduled, somewhere in the poll interval).
+            let deadline = started + args.timeout;
+            loop {
+                let stats = self.operator()?.reconcile_stats().await?;
+                if stats.worked + stats.gated >= args.count as u64 {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    bail!(
+                        "timed out waiting for the restarted operator to take every object in hand"
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
             let resumed = started.elapsed();
+            // Re-checked: every object made its first drift check (one getModel each). The
+            // busiest second shows whether they came as one burst or spread out.
+            let target = before.gateway_calls("getModel") + args.count as u64;
+            let mut samples: std::collections::VecDeque<(Instant, u64)> = Default::default();
+            let mut peak_per_second = 0u64;
+            loop {
+                let gets = Counters {
+                    gateway: self.gateway.stats(),
+                    apiserver: StatsSnapshot::default(),
+                }
+                .gateway_calls("getModel");
+                let now = Instant::now();
+                samples.push_back((now, gets));
+                while samples
+                    .front()
+                    .is_some_and(|(at, _)| now.duration_since(*at) > Duration::from_secs(1))
+                {
+                    samples.pop_front();
+                }
+                if let Some((_, oldest)) = samples.front() {
+                    peak_per_second = peak_per_second.max(gets - oldest);
+                }
+                if gets >= target {
+                    break;
+                }
+                if now >= deadline {
+                    bail!("timed out waiting for the restarted operator to re-check every object");
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let rechecked = started.elapsed();
             self.settle().await;
             let after = self.counters();
             let delta = Delta {
@@ -642,6 +674,8 @@ impl<'a> Bench<'a> {
                 after: &after,
             };
             report.put("restart_resume_seconds", secs(resumed));
+            report.put("restart_recheck_seconds", secs(rechecked));
+            report.put("restart_peak_gets_per_second", peak_per_second);
             report.put("restart_gateway_writes", delta.gateway_writes());
             report.put("restart_apiserver_writes", delta.apiserver_writes());
             report.put(

@@ -62,13 +62,18 @@ impl Default for GatePolicy {
 #[derive(Debug, Clone, Copy)]
 enum Outcome {
     Synced,
-    Retryable { attempts: u32 },
+    Retryable {
+        attempts: u32,
+    },
     Terminal,
+    /// Opened by a change the object depends on (a Secret): due now, whatever the inputs.
+    Opened,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Entry {
-    inputs: Inputs,
+    /// The inputs the outcome holds for; `None` for an opened gate.
+    inputs: Option<Inputs>,
     outcome: Outcome,
     until: Instant,
 }
@@ -107,17 +112,50 @@ impl Gates {
     pub fn closed_for(&self, key: &ObjectKey, inputs: Inputs, now: Instant) -> Option<Duration> {
         let entries = self.lock();
         let entry = entries.get(key)?;
-        if entry.inputs != inputs || entry.until <= now {
+        if entry.inputs != Some(inputs) || entry.until <= now {
             return None;
         }
         Some(entry.until - now)
+    }
+
+    /// The first sight of an object that was already in sync before this process started (a
+    /// restart, a new leader): instead of checking it for drift at once — every object at the
+    /// same moment, a burst of N gateway GETs that would starve new work behind a rate limit —
+    /// its first drift check is scheduled at a random point of the next poll interval. Returns
+    /// that wait, or `None` when the object has been seen (or opened) before.
+    ///
+    /// Changes made while no operator ran still act at once: a new generation or deletion opens
+    /// the gate (other inputs), and the Secret watch opens it for a changed Secret.
+    pub fn defer_first_check(
+        &self,
+        key: ObjectKey,
+        inputs: Inputs,
+        now: Instant,
+    ) -> Option<Duration> {
+        let mut entries = self.lock();
+        if entries.contains_key(&key) {
+            return None;
+        }
+        let wait = self
+            .policy
+            .poll_interval
+            .mul_f64(rand::rng().random::<f64>());
+        entries.insert(
+            key,
+            Entry {
+                inputs: Some(inputs),
+                outcome: Outcome::Synced,
+                until: now + wait,
+            },
+        );
+        Some(wait)
     }
 
     /// Whether the last recorded outcome for these inputs was a success.
     pub fn is_synced(&self, key: &ObjectKey, inputs: Inputs) -> bool {
         self.lock()
             .get(key)
-            .is_some_and(|e| e.inputs == inputs && matches!(e.outcome, Outcome::Synced))
+            .is_some_and(|e| e.inputs == Some(inputs) && matches!(e.outcome, Outcome::Synced))
     }
 
     /// Records a successful sync; returns when drift should next be checked.
@@ -126,7 +164,7 @@ impl Gates {
         self.lock().insert(
             key,
             Entry {
-                inputs,
+                inputs: Some(inputs),
                 outcome: Outcome::Synced,
                 until: now + wait,
             },
@@ -146,7 +184,7 @@ impl Gates {
         self.lock().insert(
             key,
             Entry {
-                inputs,
+                inputs: Some(inputs),
                 outcome: Outcome::Retryable { attempts: 0 },
                 until: now + wait,
             },
@@ -166,7 +204,7 @@ impl Gates {
         let mut entries = self.lock();
         let attempts = match entries.get(&key) {
             Some(Entry {
-                inputs: previous,
+                inputs: Some(previous),
                 outcome: Outcome::Retryable { attempts },
                 ..
             }) if *previous == inputs => attempts.saturating_add(1),
@@ -176,7 +214,7 @@ impl Gates {
         entries.insert(
             key,
             Entry {
-                inputs,
+                inputs: Some(inputs),
                 outcome: Outcome::Retryable { attempts },
                 until: now + wait,
             },
@@ -190,7 +228,7 @@ impl Gates {
         self.lock().insert(
             key,
             Entry {
-                inputs,
+                inputs: Some(inputs),
                 outcome: Outcome::Terminal,
                 until: now + wait,
             },
@@ -199,9 +237,17 @@ impl Gates {
     }
 
     /// Opens the gate: the next reconcile of this object calls the gateway (used when a
-    /// referenced Secret changes).
+    /// referenced Secret changes). Unlike forgetting the object, this is never mistaken for a
+    /// first sight, so the change is acted on at once.
     pub fn open(&self, key: &ObjectKey) {
-        self.lock().remove(key);
+        self.lock().insert(
+            key.clone(),
+            Entry {
+                inputs: None,
+                outcome: Outcome::Opened,
+                until: Instant::now(),
+            },
+        );
     }
 
     /// Forgets an object that is gone.
@@ -333,6 +379,38 @@ mod tests {
         };
         assert_eq!(gates.closed_for(&key(), rotated, now), None);
         gates.open(&key());
+        assert_eq!(gates.closed_for(&key(), inputs(1), now), None);
+    }
+
+    #[test]
+    fn first_checks_are_spread_over_the_poll_interval_once() {
+        let gates = Gates::new(policy());
+        let now = Instant::now();
+        let waits: Vec<Duration> = (0..200)
+            .filter_map(|i| {
+                let key = ObjectKey {
+                    name: format!("m{i}"),
+                    ..key()
+                };
+                gates.defer_first_check(key, inputs(1), now)
+            })
+            .collect();
+        assert_eq!(waits.len(), 200);
+        assert!(waits.iter().all(|w| *w <= policy().poll_interval));
+        // Spread, not a burst: the waits cover most of the interval.
+        let (min, max) = (waits.iter().min(), waits.iter().max());
+        assert!(min < Some(&Duration::from_secs(10)) && max > Some(&Duration::from_secs(50)));
+        // Only the first sight is deferred.
+        assert!(gates.defer_first_check(key(), inputs(1), now).is_some());
+        assert_eq!(gates.defer_first_check(key(), inputs(1), now), None);
+    }
+
+    #[test]
+    fn an_opened_gate_is_not_a_first_sight() {
+        let gates = Gates::new(policy());
+        let now = Instant::now();
+        gates.open(&key());
+        assert_eq!(gates.defer_first_check(key(), inputs(1), now), None);
         assert_eq!(gates.closed_for(&key(), inputs(1), now), None);
     }
 

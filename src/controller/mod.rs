@@ -8,9 +8,10 @@ pub mod gate;
 mod kinds;
 mod status;
 
+use std::collections::HashMap;
 use std::fmt::Debug;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
@@ -82,6 +83,10 @@ pub struct Context {
     /// One recorder for the process, so an event repeated within its cache window becomes a
     /// series (one Event with a count) instead of a new object each time.
     recorder: Recorder,
+    /// `resourceVersion` of referenced Secrets, as last seen by the Secret watch or a read:
+    /// a drift check compares it with what status says the gateway received, instead of
+    /// reading the Secret every poll interval.
+    secret_versions: Mutex<HashMap<(String, String), String>>,
 }
 
 impl Context {
@@ -98,6 +103,7 @@ impl Context {
         };
         Self {
             recorder: Recorder::new(client.clone(), reporter),
+            secret_versions: Mutex::default(),
             gates: Gates::new(config.gate),
             client,
             gateway,
@@ -134,6 +140,33 @@ impl Context {
 
     fn recorder(&self) -> &Recorder {
         &self.recorder
+    }
+
+    fn versions(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), String>> {
+        // A poisoned map is still a set of hints; a wrong hint costs one Secret read.
+        self.secret_versions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The last seen `resourceVersion` of a referenced Secret, if known.
+    pub(crate) fn secret_version(&self, namespace: &str, name: &str) -> Option<String> {
+        self.versions()
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .cloned()
+    }
+
+    /// Remembers a referenced Secret's `resourceVersion` (from a read or a watch event).
+    pub(crate) fn note_secret_version(&self, namespace: &str, name: &str, version: Option<&str>) {
+        let key = (namespace.to_owned(), name.to_owned());
+        match version {
+            Some(version) => {
+                self.versions().insert(key, version.to_owned());
+            }
+            None => {
+                self.versions().remove(&key);
+            }
+        }
     }
 }
 
@@ -227,6 +260,11 @@ pub(crate) trait Kind:
     /// Secrets in the object's namespace (other than its connection Secret) whose change must
     /// re-run it.
     fn referenced_secrets(&self) -> Vec<&str>;
+    /// The `resourceVersion` of referenced Secret `name` that the gateway last received, as
+    /// status records it (`None`: not known, so any version counts as a change).
+    fn secret_version_sent(&self, name: &str) -> Option<&str>;
+    /// Whether status says the current generation is in sync (Ready, Synced, observed).
+    fn in_sync(&self) -> bool;
     /// Brings the gateway object and the connection Secret to the spec.
     fn apply(
         obj: Arc<Self>,
@@ -352,6 +390,21 @@ async fn reconcile_steps<K: Kind>(
     if is_paused(&*obj) && !deleting {
         tracing::debug!("paused; not reconciling");
         return (Action::await_change(), ReconcileResult::Skipped);
+    }
+    if !deleting
+        && has_finalizer
+        && obj.in_sync()
+        && let Some(wait) =
+            ctx.gates
+                .defer_first_check(scope.key.clone(), scope.inputs, Instant::now())
+    {
+        // In sync before this process started: its first drift check is spread over the poll
+        // interval rather than made by every object at once.
+        tracing::trace!(
+            gate_wait_ms = wait.as_millis() as u64,
+            "first drift check deferred"
+        );
+        return (Action::requeue(wait), ReconcileResult::Skipped);
     }
     if let Some(wait) = ctx
         .gates
@@ -513,7 +566,8 @@ async fn run_kind<K: Kind>(ctx: Arc<Context>, shutdown: CancellationToken) {
     let concurrency = ctx.config.concurrency;
     Controller::for_stream(objects, reader)
         .watches_stream(secret_triggers::<K>(secrets_api), move |secret| {
-            objects_to_requeue::<K>(&store, &mapper_ctx, &secret)
+            let deleted = secret.metadata.deletion_timestamp.is_some();
+            objects_to_requeue::<K>(&store, &mapper_ctx, &secret, deleted)
         })
         .reconcile_all_on(token_changes(ctx.token.receiver()))
         .with_config(ControllerConfig::default().concurrency(concurrency))
@@ -532,7 +586,8 @@ async fn run_kind<K: Kind>(ctx: Arc<Context>, shutdown: CancellationToken) {
 
 /// Secrets, metadata only (their data never enters the operator's memory), that may require a
 /// reconcile: any change of a Secret we did not write, and the deletion of one we did (its
-/// owner must write it again, re-issuing the credential).
+/// owner must write it again, re-issuing the credential). A deleted Secret comes out with a
+/// `deletionTimestamp`, so the mapper can tell a deletion from a change.
 fn secret_triggers<K: Kind>(
     api: Api<PartialObjectMeta<Secret>>,
 ) -> impl futures::Stream<Item = Result<PartialObjectMeta<Secret>, watcher::Error>> + Send {
@@ -543,7 +598,15 @@ fn secret_triggers<K: Kind>(
                 watcher::Event::Apply(meta) | watcher::Event::InitApply(meta) => {
                     (owner_of::<K>(&meta).is_none()).then_some(meta)
                 }
-                watcher::Event::Delete(meta) => Some(meta),
+                watcher::Event::Delete(mut meta) => {
+                    if meta.metadata.deletion_timestamp.is_none() {
+                        meta.metadata.deletion_timestamp =
+                            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                                jiff::Timestamp::now(),
+                            ));
+                    }
+                    Some(meta)
+                }
                 watcher::Event::Init | watcher::Event::InitDone => None,
             })
         })
@@ -563,21 +626,33 @@ fn owner_of<K: Kind>(meta: &PartialObjectMeta<Secret>) -> Option<String> {
 }
 
 /// Objects to reconcile because a Secret changed; their gates are opened so the change is acted
-/// on now rather than at the next poll.
+/// on now rather than at the next poll. A referenced Secret counts as changed only when its
+/// version differs from the one the gateway last received: the watch's (re)lists replay every
+/// Secret, and must not trigger a drift check of every object that references one.
 fn objects_to_requeue<K: Kind>(
     store: &Store<K>,
     ctx: &Context,
     secret: &PartialObjectMeta<Secret>,
+    deleted: bool,
 ) -> Vec<ObjectRef<K>> {
     let namespace = secret.namespace().unwrap_or_default();
     let secret_name = secret.name_any();
+    let version = secret.resource_version();
     let mut names: Vec<String> = owner_of::<K>(secret).into_iter().collect();
+    let referencing: Vec<Arc<K>> = store
+        .state()
+        .into_iter()
+        .filter(|obj| obj.namespace().as_deref() == Some(namespace.as_str()))
+        .filter(|obj| obj.referenced_secrets().contains(&secret_name.as_str()))
+        .collect();
+    if !referencing.is_empty() || ctx.secret_version(&namespace, &secret_name).is_some() {
+        let seen = (!deleted).then_some(version.as_deref()).flatten();
+        ctx.note_secret_version(&namespace, &secret_name, seen);
+    }
     names.extend(
-        store
-            .state()
+        referencing
             .iter()
-            .filter(|obj| obj.namespace().as_deref() == Some(namespace.as_str()))
-            .filter(|obj| obj.referenced_secrets().contains(&secret_name.as_str()))
+            .filter(|obj| deleted || obj.secret_version_sent(&secret_name) != version.as_deref())
             .map(|obj| obj.name_any()),
     );
     names

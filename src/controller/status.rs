@@ -22,6 +22,7 @@ pub(crate) trait CommonStatus: Default + Clone + PartialEq + Serialize {
     fn conditions_mut(&mut self) -> &mut Vec<Condition>;
     fn phase_mut(&mut self) -> &mut Option<Phase>;
     fn last_operation_mut(&mut self) -> &mut Option<LastOperation>;
+    fn observed_generation(&self) -> Option<i64>;
 }
 
 macro_rules! common_status {
@@ -39,6 +40,9 @@ macro_rules! common_status {
             fn last_operation_mut(&mut self) -> &mut Option<LastOperation> {
                 &mut self.last_operation
             }
+            fn observed_generation(&self) -> Option<i64> {
+                self.observed_generation
+            }
         }
     };
 }
@@ -48,6 +52,17 @@ common_status!(ManagedDatabaseStatus);
 /// Whether the `Ready` condition is `True`.
 pub(crate) fn is_ready(status: &impl CommonStatus) -> bool {
     find_condition(status.conditions(), CONDITION_READY).is_some_and(|c| c.status == "True")
+}
+
+/// Whether the status says the last reconcile brought `generation` fully in sync: Ready, Synced
+/// and observed at that generation.
+pub(crate) fn in_sync(status: Option<&impl CommonStatus>, generation: Option<i64>) -> bool {
+    status.is_some_and(|status| {
+        is_ready(status)
+            && status.observed_generation() == generation
+            && find_condition(status.conditions(), CONDITION_SYNCED)
+                .is_some_and(|c| c.status == "True")
+    })
 }
 
 /// Reason of the `Synced` condition, if any.

@@ -30,6 +30,22 @@ impl Kind for AIModel {
         self.status.as_ref().and_then(|status| status.phase)
     }
 
+    fn secret_version_sent(&self, name: &str) -> Option<&str> {
+        let referenced = self.spec.provider_credentials.as_ref()?;
+        (referenced.name == name)
+            .then(|| {
+                self.status
+                    .as_ref()?
+                    .provider_credentials_version
+                    .as_deref()
+            })
+            .flatten()
+    }
+
+    fn in_sync(&self) -> bool {
+        status::in_sync(self.status.as_ref(), self.metadata.generation)
+    }
+
     fn referenced_secrets(&self) -> Vec<&str> {
         self.spec
             .provider_credentials
@@ -48,23 +64,36 @@ impl Kind for AIModel {
         let mut status = current.cloned().unwrap_or_default();
         let external = external_name(&*obj);
 
-        let credential = match &obj.spec.provider_credentials {
-            Some(selector) => Some(read_credential(&ctx, ns, &selector.name, &selector.key).await?),
-            None => None,
+        let quiet = status.observed_generation == Some(scope.generation)
+            && status.external_name.as_deref() == Some(external.as_str())
+            && is_ready(&status);
+        // The provider key is read when it may be sent; a drift check of an object whose key
+        // has not changed (the Secret watch keeps its version) does without the read.
+        let cached_version = obj
+            .spec
+            .provider_credentials
+            .as_ref()
+            .and_then(|selector| ctx.secret_version(ns, &selector.name));
+        let key_unchanged = match &obj.spec.provider_credentials {
+            None => status.provider_credentials_version.is_none(),
+            Some(_) => {
+                cached_version.is_some() && cached_version == status.provider_credentials_version
+            }
         };
-        let credentials_version = credential.as_ref().and_then(|(_, version)| version.clone());
-        let desired = gateway_spec(&obj.spec, credential.map(|(value, _)| value));
+        let mut credential = None;
+        let mut credentials_version = status.provider_credentials_version.clone();
+        if !(quiet && key_unchanged) {
+            (credential, credentials_version) = read_provider_key(&ctx, ns, &obj.spec).await?;
+        }
+        let visible = gateway_spec(&obj.spec, None);
 
         // Writes only when something we know of changed; otherwise a GET checks for drift.
-        let must_upsert = status.observed_generation != Some(scope.generation)
-            || status.provider_credentials_version != credentials_version
-            || status.external_name.as_deref() != Some(external.as_str())
-            || !is_ready(&status);
+        let must_upsert = !quiet || status.provider_credentials_version != credentials_version;
         let observed = if must_upsert {
             None
         } else {
             match ctx.gateway.get_model(ns, &external).await {
-                Ok(found) if visible_spec_matches(&found.value.spec, &desired) => Some(found.value),
+                Ok(found) if visible_spec_matches(&found.value.spec, &visible) => Some(found.value),
                 Ok(_) => {
                     tracing::info!(model = %external, "gateway model drifted from the spec; updating");
                     None
@@ -81,6 +110,11 @@ impl Kind for AIModel {
         let model = match observed {
             Some(model) => model,
             None => {
+                if credential.is_none() && obj.spec.provider_credentials.is_some() {
+                    (credential, credentials_version) =
+                        read_provider_key(&ctx, ns, &obj.spec).await?;
+                }
+                let desired = gateway_spec(&obj.spec, credential.take());
                 let response = ctx.gateway.upsert_model(ns, &external, &desired).await?;
                 status::record_call(&mut status, &response.call);
                 model_created = response.created();
@@ -196,6 +230,21 @@ impl Kind for AIModel {
     ) -> Result<(), kube::Error> {
         record_failure_for(obj, ctx, error).await
     }
+}
+
+/// Reads the provider key the spec references (and its Secret's version, which is remembered
+/// for later drift checks).
+async fn read_provider_key(
+    ctx: &Context,
+    ns: &str,
+    spec: &AIModelSpec,
+) -> Result<(Option<SecretString>, Option<String>), ReconcileError> {
+    let Some(selector) = &spec.provider_credentials else {
+        return Ok((None, None));
+    };
+    let (value, version) = read_credential(ctx, ns, &selector.name, &selector.key).await?;
+    ctx.note_secret_version(ns, &selector.name, version.as_deref());
+    Ok((Some(value), version))
 }
 
 /// Issues the model's API key. If the key exists but its value was lost (the connection Secret

@@ -29,6 +29,14 @@ impl Kind for ManagedDatabase {
         self.status.as_ref().and_then(|status| status.phase)
     }
 
+    fn secret_version_sent(&self, _name: &str) -> Option<&str> {
+        None
+    }
+
+    fn in_sync(&self) -> bool {
+        status::in_sync(self.status.as_ref(), self.metadata.generation)
+    }
+
     fn referenced_secrets(&self) -> Vec<&str> {
         Vec::new()
     }
@@ -81,7 +89,7 @@ impl Kind for ManagedDatabase {
 
         let secret_name =
             connection_secret_name(&*obj, obj.spec.write_connection_secret_to_ref.as_ref());
-        let existing = connection_secret::fetch(&ctx.client, ns, &secret_name)
+        let mut existing = connection_secret::fetch(&ctx.client, ns, &secret_name)
             .await
             .map_err(ReconcileError::ConnectionSecret)?;
         let owner = owner_reference(&*obj)?;
@@ -102,9 +110,15 @@ impl Kind for ManagedDatabase {
                 ]
                 .into(),
             };
-            connection_secret::ensure(&ctx.client, &partial, existing.as_ref())
+            let wrote = connection_secret::ensure(&ctx.client, &partial, existing.as_ref())
                 .await
                 .map_err(ReconcileError::ConnectionSecret)?;
+            if wrote {
+                // What the full write below compares against.
+                existing = connection_secret::fetch(&ctx.client, ns, &secret_name)
+                    .await
+                    .map_err(ReconcileError::ConnectionSecret)?;
+            }
         }
         let was_ready = current.is_some_and(is_ready);
         status.observed_generation = Some(scope.generation);
@@ -193,10 +207,6 @@ impl Kind for ManagedDatabase {
                     ]
                     .into(),
                 };
-                // Re-read: the partial write above may have changed the Secret.
-                let existing = connection_secret::fetch(&ctx.client, ns, &full.name)
-                    .await
-                    .map_err(ReconcileError::ConnectionSecret)?;
                 connection_secret::ensure(&ctx.client, &full, existing.as_ref())
                     .await
                     .map_err(ReconcileError::ConnectionSecret)?;

@@ -16,7 +16,7 @@ use super::{
 use crate::support::eventually;
 
 /// Waits until the object's `Synced` condition is `False` with `reason`.
-async fn wait_synced_false<K>(env: &Env, name: &str, reason: &str) -> K
+pub(super) async fn wait_synced_false<K>(env: &Env, name: &str, reason: &str) -> K
 where
     K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
         + Clone

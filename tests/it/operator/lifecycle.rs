@@ -219,3 +219,80 @@ async fn deleted_connection_secret_reissues_the_key_and_revokes_the_old() {
         "one key per model"
     );
 }
+
+/// Rotating the provider key sends it to the gateway again (one upsert, the Secret's new
+/// version recorded), and only a real change does: dropping and compacting the watches replays
+/// every Secret, which must not re-send anything.
+#[tokio::test]
+async fn rotated_provider_key_is_sent_again_and_only_then() {
+    use k8s_openapi::api::core::v1::Secret;
+    let env = Env::start().await;
+    put_secret(&env.client, NS, "provider-key", &[("apiKey", PROVIDER_KEY)]).await;
+    env.create::<AIModel>(aimodel("rotating", model_spec()))
+        .await;
+    let model = env.wait_ready::<AIModel>("rotating").await;
+    let first_version = model
+        .status
+        .and_then(|s| s.provider_credentials_version)
+        .expect("the key's Secret version is recorded");
+    assert_eq!(env.gateway_calls("upsertModel", 201), 1);
+
+    put_secret(
+        &env.client,
+        NS,
+        "provider-key",
+        &[("apiKey", "sk-rotated-51e7c0a2")],
+    )
+    .await;
+    let rotated_version = kube::Api::<Secret>::namespaced(env.client.clone(), NS)
+        .get("provider-key")
+        .await
+        .expect("provider key")
+        .metadata
+        .resource_version
+        .expect("version");
+    assert_ne!(rotated_version, first_version);
+    let api = env.api::<AIModel>();
+    eventually("the rotated key to be sent", || async {
+        let model = api.get("rotating").await.ok()?;
+        let status = model.status?;
+        (status.provider_credentials_version.as_deref() == Some(rotated_version.as_str()))
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        env.gateway_calls("upsertModel", 200),
+        1,
+        "one update carried the new key"
+    );
+
+    // Relists replay every Secret unchanged: no object is re-checked, nothing re-sent. The
+    // witness: a model waiting for a Secret that is created after the compaction. Lists come
+    // sorted by name (as from etcd), so once the witness is Ready, the replayed provider-key
+    // (sorted before `zz-…`) has been handled.
+    let mut witness = model_spec();
+    witness["providerCredentials"]["name"] = serde_json::json!("zz-witness-key");
+    env.create::<AIModel>(aimodel("witness", witness)).await;
+    super::failures::wait_synced_false::<AIModel>(&env, "witness", "CredentialsMissing").await;
+    let checks_before = env.gateway_calls_any("getModel");
+    env.apiserver.faults().compact();
+    env.apiserver.faults().close_watches();
+    put_secret(
+        &env.client,
+        NS,
+        "zz-witness-key",
+        &[("apiKey", PROVIDER_KEY)],
+    )
+    .await;
+    env.wait_ready::<AIModel>("witness").await;
+    assert_eq!(
+        env.gateway_calls_any("getModel"),
+        checks_before,
+        "a relist of unchanged Secrets triggered drift checks"
+    );
+    assert_eq!(
+        env.gateway_calls("upsertModel", 200),
+        1,
+        "a relist of unchanged Secrets re-sent a key"
+    );
+}

@@ -65,6 +65,7 @@ async fn ready_resources_cost_no_writes_across_poll_intervals_and_a_restart() {
     let apiserver_before = env.apiserver.stats().total_write_requests();
     let gets_before: Vec<usize> = names.iter().map(|n| gets_of(&env, "getModel", n)).collect();
     let db_gets_before = gets_of(&env, "getDatabase", "quiet-db");
+    let secret_reads_before = env.apiserver.stats().count("get", "secrets");
     // Evidence that at least three poll intervals passed: three drift checks of every object.
     eventually("three drift checks of every object", || async {
         let models_checked = names
@@ -79,6 +80,19 @@ async fn ready_resources_cost_no_writes_across_poll_intervals_and_a_restart() {
         gateway_writes(&env),
         gateway_before,
         "gateway writes in steady state"
+    );
+    // A drift check reads one Secret (the connection Secret); the provider key's version comes
+    // from the Secret watch, not from a read every poll interval.
+    let drift_checks = names
+        .iter()
+        .zip(&gets_before)
+        .map(|(name, before)| gets_of(&env, "getModel", name) - before)
+        .sum::<usize>()
+        + (gets_of(&env, "getDatabase", "quiet-db") - db_gets_before);
+    let secret_reads = env.apiserver.stats().count("get", "secrets") - secret_reads_before;
+    assert!(
+        secret_reads as usize <= drift_checks,
+        "{secret_reads} Secret reads for {drift_checks} drift checks"
     );
     assert_eq!(
         env.apiserver.stats().total_write_requests(),

@@ -579,7 +579,9 @@ impl GatewayClient {
         }
         .and_then(|token| bearer_header(&token));
         let Some(authorization) = authorization else {
-            return Err(GatewayError::new(GatewayErrorKind::NoToken, call));
+            let result = Err(GatewayError::new(GatewayErrorKind::NoToken, call));
+            record_outcome(&span, &result);
+            return result;
         };
         let span_for_result = span.clone();
         async move {
@@ -732,7 +734,9 @@ fn classify(error: ProgenitorError<types::Error>, observed: Observed) -> Gateway
         Some(status) if status >= 400 => GatewayErrorKind::Status {
             status,
             code: "unparsable_error_body".into(),
-            message: format!("the gateway's error body was not the declared JSON: {reason}"),
+            message: format!(
+                "the gateway's error body could not be read as the declared JSON: {reason}"
+            ),
             details: Vec::new(),
             retry_after: observed_retry_after,
         },
@@ -761,7 +765,7 @@ fn classify(error: ProgenitorError<types::Error>, observed: Observed) -> Gateway
             }
         }
         ProgenitorError::ResponseBodyError(error) if !error.is_timeout() => {
-            unparsable(error.to_string())
+            unparsable(with_causes(&error))
         }
         ProgenitorError::CommunicationError(error) | ProgenitorError::ResponseBodyError(error) => {
             if error.is_timeout() {
@@ -790,6 +794,26 @@ fn classify(error: ProgenitorError<types::Error>, observed: Observed) -> Gateway
         }
         ProgenitorError::InvalidRequest(message) => GatewayErrorKind::InvalidRequest(message),
         ProgenitorError::InvalidUpgrade(error) => GatewayErrorKind::Connect(error.to_string()),
-        ProgenitorError::Custom(message) => GatewayErrorKind::MalformedResponse(message),
+        // Only the hooks raise these (a body over the size limit): keep an error status.
+        ProgenitorError::Custom(message) => unparsable(message),
     }
+}
+
+/// An error with its causes: reqwest's own message for a body it could not read is only
+/// "error decoding response body", the reason is in its sources.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut previous = text.clone();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        // Wrapped reqwest errors repeat their outer message; say it once.
+        let message = cause.to_string();
+        if message != previous {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        previous = message;
+        source = cause.source();
+    }
+    text
 }

@@ -1,10 +1,11 @@
 //! Per-call hooks of the generated client: they add the bearer token and `traceparent` before the
-//! request leaves, and read status and `Retry-After` from the raw response before the generated
-//! code parses (and possibly loses) it.
+//! request leaves, read status and `Retry-After` from the raw response before the generated code
+//! parses (and possibly loses) it, and bound the size of the body it will read.
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use progenitor_client::{ClientHooks, Error, OperationInfo};
+use futures::StreamExt as _;
+use progenitor_client::{ClientHooks, ClientInfo as _, Error, OperationInfo};
 use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue, RETRY_AFTER};
 
 use super::limiter::SharedLimiter;
@@ -60,6 +61,43 @@ pub(crate) fn parse_retry_after(value: Option<&HeaderValue>) -> Option<Duration>
 
 const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
+/// The largest answer body the client reads. Real answers are a few KiB; without a bound, a
+/// misbehaving gateway or proxy could make every retry download (and buffer) megabytes.
+pub const MAX_RESPONSE_BODY_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Why a body was cut off while it was being read (one that did not announce its length).
+#[derive(Debug, thiserror::Error)]
+#[error("the answer's body exceeded the client's limit of {MAX_RESPONSE_BODY_BYTES} bytes")]
+struct BodyTooLarge;
+
+/// Makes reading a body that did not announce its length (chunked) fail once it exceeds
+/// `MAX_RESPONSE_BODY_BYTES`; bodies that announce it are refused in `post` before any is read.
+///
+/// The rebuilt response keeps status, version and headers but not `Response::url()`, which
+/// neither the generated code nor the wrapper reads.
+fn cap_unannounced_body(response: reqwest::Response) -> reqwest::Response {
+    if response.content_length().is_some() {
+        return response;
+    }
+    let mut head = http::Response::new(());
+    *head.status_mut() = response.status();
+    *head.version_mut() = response.version();
+    *head.headers_mut() = response.headers().clone();
+    let limit = usize::try_from(MAX_RESPONSE_BODY_BYTES).unwrap_or(usize::MAX);
+    let mut received = 0usize;
+    let capped = response.bytes_stream().map(
+        move |chunk| -> Result<bytes::Bytes, Box<dyn std::error::Error + Send + Sync>> {
+            let chunk = chunk?;
+            received = received.saturating_add(chunk.len());
+            if received > limit {
+                return Err(Box::new(BodyTooLarge));
+            }
+            Ok(chunk)
+        },
+    );
+    reqwest::Response::from(head.map(|()| reqwest::Body::wrap_stream(capped)))
+}
+
 impl ClientHooks<CallHooks> for super::generated::Client {
     async fn pre<E>(
         &self,
@@ -93,7 +131,26 @@ impl ClientHooks<CallHooks> for super::generated::Client {
                     retry_after,
                 };
             }
+            // Refused before the generated code reads it; dropping the unread response closes
+            // the connection instead of downloading the rest.
+            if let Some(length) = response.content_length()
+                && length > MAX_RESPONSE_BODY_BYTES
+            {
+                return Err(Error::Custom(format!(
+                    "the answer announced a body of {length} bytes, more than the client's \
+                     limit of {MAX_RESPONSE_BODY_BYTES}; it was not read"
+                )));
+            }
         }
         Ok(())
+    }
+
+    async fn exec(
+        &self,
+        request: reqwest::Request,
+        _info: &OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
+        let response = self.client().execute(request).await?;
+        Ok(cap_unannounced_body(response))
     }
 }

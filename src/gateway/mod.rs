@@ -19,6 +19,7 @@ pub use client::{
 pub use error::{
     CallRecord, ErrorClass, ErrorDetail, GatewayError, GatewayErrorKind, class_of_status,
 };
+pub use hooks::MAX_RESPONSE_BODY_BYTES;
 pub use metrics::GatewayMetrics;
 pub use trace::trace_id_layer;
 pub use types::{

@@ -40,6 +40,9 @@ pub enum FaultBody {
     Array,
     /// A body of `HUGE_BODY_BYTES` bytes: one JSON string far larger than any real answer.
     Huge,
+    /// The same body sent chunked, without `Content-Length`, so a client learns its size only
+    /// by reading it.
+    HugeStream,
     /// Plain text labelled `text/plain`.
     WrongContentType,
     /// A JSON body labelled `application/octet-stream`.
@@ -166,6 +169,17 @@ impl ScriptedFault {
                 body.extend(std::iter::repeat_n('x', HUGE_BODY_BYTES.saturating_sub(12)));
                 body.push_str(r#"",""#);
                 json_text(status, body)
+            }
+            FaultBody::HugeStream => {
+                const CHUNK: usize = 64 * 1024;
+                let chunk = bytes::Bytes::from(vec![b'x'; CHUNK]);
+                let chunks = std::iter::once(bytes::Bytes::from_static(br#"{"name":""#))
+                    .chain(std::iter::repeat_n(chunk, HUGE_BODY_BYTES / CHUNK))
+                    .map(Ok::<_, std::convert::Infallible>);
+                json_text(
+                    status,
+                    axum::body::Body::from_stream(futures::stream::iter(chunks)),
+                )
             }
             FaultBody::WrongContentType => (
                 status,

@@ -1,6 +1,7 @@
 //! The contract's operations on the reference gateway's store.
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -491,7 +492,7 @@ async fn upsert_database(
         }
         let restart = entry.phase == DatabasePhase::Failed;
         if restart {
-            entry.phase = DatabasePhase::Provisioning;
+            entry.phase = DatabasePhase::Pending;
             entry.message = None;
         }
         let view = database_view(&key, entry);
@@ -525,7 +526,7 @@ async fn upsert_database(
     let entry = DatabaseEntry {
         spec,
         generation: 1,
-        phase: DatabasePhase::Provisioning,
+        phase: DatabasePhase::Pending,
         message: None,
         connection: None,
         username: username.clone(),
@@ -565,9 +566,35 @@ async fn upsert_database(
     Ok(response)
 }
 
-/// Background provisioning of one database incarnation, after the configured delay.
+/// How long an accepted database stays `Pending` before provisioning starts: a quarter of the
+/// provisioning delay, which therefore covers both phases.
+fn pending_time(state: &AppState) -> Duration {
+    state.provision_delay / 4
+}
+
+/// Background provisioning of one database incarnation: `Pending` for `pending_time`, then
+/// `Provisioning` until the configured delay has passed and the provisioner (if any) is done.
 async fn provision(state: Arc<AppState>, key: ObjectKey, incarnation: u64) {
-    tokio::time::sleep(state.provision_delay).await;
+    let pending = pending_time(&state);
+    tokio::time::sleep(pending).await;
+    let started = state.store.lock().ok().is_some_and(|mut store| {
+        match store
+            .databases
+            .get_mut(&key)
+            .filter(|e| e.incarnation == incarnation && e.phase == DatabasePhase::Pending)
+        {
+            Some(entry) => {
+                entry.phase = DatabasePhase::Provisioning;
+                true
+            }
+            // Deleted (or recreated) while it waited.
+            None => false,
+        }
+    });
+    if !started {
+        return;
+    }
+    tokio::time::sleep(state.provision_delay.saturating_sub(pending)).await;
     let current = |store: &mut super::store::Store| {
         store
             .databases
@@ -707,7 +734,7 @@ async fn deprovision(state: Arc<AppState>, key: ObjectKey, incarnation: u64) {
             {
                 entry.message = Some(format!("deprovisioning failed, retrying: {message}"));
             }
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
     if let Ok(mut store) = state.store.lock()

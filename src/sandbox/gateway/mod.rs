@@ -52,8 +52,9 @@ pub struct GatewayArgs {
     /// Server-side rate limit in requests per second; beyond it, 429 with `Retry-After`.
     #[arg(long, value_name = "QPS", env = "PORTICO_GATEWAY_RATE_LIMIT")]
     pub rate_limit: Option<f64>,
-    /// Milliseconds databases take to provision (Provisioning → Ready) and to deprovision
-    /// (Deleting → gone).
+    /// Milliseconds databases take to provision (Pending for the first quarter, then
+    /// Provisioning, then Ready) and to deprovision (Deleting → gone); 0 makes simulated
+    /// databases Ready at once.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub provision_delay: u64,
     /// Probability (0 to 1) that a request is answered 503 with `Retry-After: 1`.

@@ -209,6 +209,7 @@ pub struct DatabaseSpec {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum DatabasePhase {
+    Pending,
     Provisioning,
     Ready,
     Deleting,

@@ -3,14 +3,17 @@
 mod binary;
 mod conformance;
 mod postgres;
+mod spans;
 
 use std::time::{Duration, Instant};
 
 use portico::gateway::{
-    DatabasePhase, DatabaseSpec, ErrorClass, GatewayClient, GatewayClientConfig, ModelParameters,
-    ModelSpec, PromptTemplate,
+    DatabasePhase, DatabaseSpec, ErrorClass, GatewayClient, GatewayClientConfig,
+    MAX_RESPONSE_BODY_BYTES, ModelParameters, ModelSpec, PromptTemplate,
 };
-use portico::sandbox::gateway::{FaultBody, GatewayConfig, ReferenceGateway, ScriptedFault};
+use portico::sandbox::gateway::{
+    FaultBody, GatewayConfig, HUGE_BODY_BYTES, ReferenceGateway, ScriptedFault,
+};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::watch;
 
@@ -249,6 +252,36 @@ async fn a_429_pauses_every_clone_until_retry_after() {
 }
 
 #[tokio::test]
+async fn a_503_with_retry_after_pauses_every_clone_until_then() {
+    let gateway = gateway().await;
+    let client = client(&gateway);
+    let other = client.clone();
+    gateway.push_fault(ScriptedFault::new("getModel", 503).retry_after(1));
+    let error = client
+        .get_model("team-a", "missing")
+        .await
+        .expect_err("503");
+    assert_eq!(error.status(), Some(503));
+    assert_eq!(error.code(), "unavailable");
+    assert_eq!(
+        error.class(),
+        ErrorClass::Retryable {
+            retry_after: Some(Duration::from_secs(1))
+        }
+    );
+    let refused_at = arrival(&gateway, "getModel", 0);
+    // Another operation through a clone: the pause belongs to the shared limiter, not to the
+    // operation or the clone that was refused.
+    let _ = other.list_models("team-a", None, None).await;
+    let next_at = arrival(&gateway, "listModels", 0);
+    assert!(
+        next_at >= refused_at + Duration::from_secs(1),
+        "the gateway saw the next request {:?} after the 503",
+        next_at - refused_at
+    );
+}
+
+#[tokio::test]
 async fn an_html_429_still_honours_retry_after() {
     let gateway = gateway().await;
     let client = client(&gateway);
@@ -314,6 +347,113 @@ async fn a_slow_gateway_times_out_as_retryable() {
 }
 
 #[tokio::test]
+async fn nothing_listening_is_a_retryable_connection_error() {
+    init();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = closed.local_addr().expect("address");
+    drop(closed);
+    let client = GatewayClient::new(
+        GatewayClientConfig::new(format!("http://{addr}")),
+        SecretString::from(TOKEN),
+    )
+    .expect("client builds");
+    let error = client
+        .get_model("team-a", "m")
+        .await
+        .expect_err("nothing listens");
+    assert_eq!(error.code(), "connect", "{error}");
+    assert_eq!(error.status(), None);
+    assert_eq!(error.call().http_status, None);
+    assert_eq!(error.class(), ErrorClass::Retryable { retry_after: None });
+}
+
+#[tokio::test]
+async fn bodies_announced_over_the_limit_are_refused_unread() {
+    assert!(HUGE_BODY_BYTES as u64 > MAX_RESPONSE_BODY_BYTES);
+    let gateway = gateway().await;
+    let client = client(&gateway);
+
+    gateway.push_fault(ScriptedFault::new("getModel", 200).body(FaultBody::Huge));
+    let error = client.get_model("team-a", "m").await.expect_err("huge 200");
+    assert_eq!(error.code(), "malformed_response");
+    assert_eq!(error.call().http_status, Some(200));
+    assert_eq!(error.class(), ErrorClass::Retryable { retry_after: None });
+    // Only the check of the announced length, made before reading, says so.
+    assert!(
+        error
+            .message()
+            .contains(&format!("announced a body of {HUGE_BODY_BYTES} bytes")),
+        "{error}"
+    );
+
+    // An error status keeps its class and Retry-After, whatever its body.
+    gateway.push_fault(
+        ScriptedFault::new("getModel", 503)
+            .retry_after(2)
+            .body(FaultBody::Huge),
+    );
+    let error = client.get_model("team-a", "m").await.expect_err("huge 503");
+    assert_eq!(error.status(), Some(503));
+    assert_eq!(error.code(), "unparsable_error_body");
+    assert_eq!(
+        error.class(),
+        ErrorClass::Retryable {
+            retry_after: Some(Duration::from_secs(2))
+        }
+    );
+}
+
+#[tokio::test]
+async fn unannounced_bodies_are_cut_off_at_the_limit() {
+    let gateway = gateway().await;
+    let client = client(&gateway);
+
+    gateway.push_fault(ScriptedFault::new("getModel", 200).body(FaultBody::HugeStream));
+    let error = client
+        .get_model("team-a", "m")
+        .await
+        .expect_err("huge chunked 200");
+    assert_eq!(error.code(), "malformed_response");
+    assert!(
+        error
+            .message()
+            .contains(&format!("limit of {MAX_RESPONSE_BODY_BYTES} bytes")),
+        "{error}"
+    );
+
+    gateway.push_fault(ScriptedFault::new("getModel", 500).body(FaultBody::HugeStream));
+    let error = client
+        .get_model("team-a", "m")
+        .await
+        .expect_err("huge chunked 500");
+    assert_eq!(error.status(), Some(500));
+    assert!(matches!(error.class(), ErrorClass::Retryable { .. }));
+
+    // The cap keeps the client's timeout on the body: a trickled body still times out.
+    let impatient = GatewayClient::new(
+        GatewayClientConfig {
+            timeout: Duration::from_millis(600),
+            ..client_config(&gateway)
+        },
+        SecretString::from(TOKEN),
+    )
+    .expect("client builds");
+    gateway.push_fault(ScriptedFault::new("getModel", 200).body(FaultBody::Trickle));
+    let error = impatient
+        .get_model("team-a", "m")
+        .await
+        .expect_err("trickled body");
+    assert_eq!(error.code(), "timeout", "{error}");
+
+    // Answers under the limit pass through the cap untouched.
+    let created = client
+        .upsert_model("team-a", "m", &model_spec())
+        .await
+        .expect("create");
+    assert_eq!(created.value.name, "m");
+}
+
+#[tokio::test]
 async fn traceparent_carries_the_callers_trace_id() {
     use tracing::Instrument;
     let gateway = gateway().await;
@@ -338,6 +478,55 @@ async fn traceparent_carries_the_callers_trace_id() {
     );
     assert_eq!(seen.trace_id, trace_id, "the gateway continued the trace");
     assert!(error.call().to_string().contains(&trace_id));
+}
+
+#[tokio::test]
+async fn the_gateway_echoes_the_trace_id_of_the_callers_traceparent() {
+    const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let traceparent = format!("00-{TRACE_ID}-00f067aa0ba902b7-01");
+    let gateway = gateway().await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/namespaces/team-a/models/missing", gateway.url());
+    let answer = http
+        .get(&url)
+        .bearer_auth(TOKEN)
+        .header("traceparent", &traceparent)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(answer.status(), 404);
+    let body: serde_json::Value = answer.json().await.expect("error body");
+    assert_eq!(body["traceId"], TRACE_ID);
+    let seen = gateway
+        .requests()
+        .into_iter()
+        .find(|r| r.operation == "getModel")
+        .expect("request recorded");
+    assert_eq!(seen.traceparent.as_deref(), Some(traceparent.as_str()));
+    assert_eq!(seen.trace_id, TRACE_ID);
+    assert_eq!(seen.status, 404);
+
+    // A malformed traceparent is ignored, as W3C Trace Context requires: the request is served
+    // under a new trace, whose id the error body and the log agree on.
+    let answer = http
+        .get(&url)
+        .bearer_auth(TOKEN)
+        .header("traceparent", "00-not-a-trace-01")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(answer.status(), 404);
+    let body: serde_json::Value = answer.json().await.expect("error body");
+    let echoed = body["traceId"].as_str().expect("a trace id").to_string();
+    assert_eq!(echoed.len(), 32);
+    assert_ne!(echoed, TRACE_ID);
+    let seen = gateway
+        .requests()
+        .into_iter()
+        .filter(|r| r.operation == "getModel")
+        .nth(1)
+        .expect("request recorded");
+    assert_eq!(seen.trace_id, echoed);
 }
 
 #[tokio::test]
@@ -436,9 +625,9 @@ async fn poll_phase(
 }
 
 #[tokio::test]
-async fn databases_go_provisioning_then_ready_and_deleting_then_gone() {
+async fn databases_go_pending_provisioning_ready_and_deleting_then_gone() {
     let gateway = gateway_with(GatewayConfig {
-        provision_delay: Duration::from_millis(300),
+        provision_delay: Duration::from_millis(1200),
         ..GatewayConfig::new(SecretString::from(TOKEN))
     })
     .await;
@@ -448,17 +637,24 @@ async fn databases_go_provisioning_then_ready_and_deleting_then_gone() {
         .await
         .expect("create");
     assert_eq!(created.call.http_status, Some(202));
-    assert_eq!(created.value.phase, DatabasePhase::Provisioning);
-    assert_eq!(created.retry_after, Some(Duration::from_secs(1)));
+    assert_eq!(created.value.phase, DatabasePhase::Pending);
+    // The provisioning delay in whole seconds, rounded up.
+    assert_eq!(created.retry_after, Some(Duration::from_secs(2)));
     let credentials = created.value.credentials.expect("credentials on create");
     assert!(!credentials.password.expose_secret().is_empty());
 
-    let phases = poll_phase(&client, "orders", |p| p == Some(DatabasePhase::Ready)).await;
-    assert!(
-        phases
-            .iter()
-            .all(|p| matches!(p, Some(DatabasePhase::Provisioning | DatabasePhase::Ready))),
-        "{phases:?}"
+    // Pending for the first quarter of the delay (300 ms), Provisioning for the rest (900 ms):
+    // polls every 20 ms see each phase unless the machine stalls for most of a second.
+    let mut phases = vec![Some(DatabasePhase::Pending)];
+    phases.extend(poll_phase(&client, "orders", |p| p == Some(DatabasePhase::Ready)).await);
+    phases.dedup();
+    assert_eq!(
+        phases,
+        [
+            Some(DatabasePhase::Pending),
+            Some(DatabasePhase::Provisioning),
+            Some(DatabasePhase::Ready)
+        ]
     );
     let ready = client.get_database("team-a", "orders").await.expect("get");
     let connection = ready.value.connection.expect("connection details");
@@ -499,6 +695,20 @@ async fn databases_go_provisioning_then_ready_and_deleting_then_gone() {
             .all(|p| matches!(p, Some(DatabasePhase::Deleting) | None)),
         "{phases:?}"
     );
+}
+
+#[tokio::test]
+async fn without_a_provision_delay_a_database_is_ready_at_once() {
+    let gateway = gateway().await;
+    let client = client(&gateway);
+    let created = client
+        .upsert_database("team-a", "orders", &database_spec())
+        .await
+        .expect("create");
+    assert_eq!(created.call.http_status, Some(202));
+    let read = client.get_database("team-a", "orders").await.expect("get");
+    assert_eq!(read.value.phase, DatabasePhase::Ready);
+    assert!(read.value.connection.is_some());
 }
 
 #[tokio::test]

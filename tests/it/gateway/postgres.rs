@@ -55,7 +55,7 @@ async fn provisioned_databases_accept_logins_until_deleted() {
             .value;
         match database.phase {
             DatabasePhase::Ready => break database,
-            DatabasePhase::Provisioning => {}
+            DatabasePhase::Pending | DatabasePhase::Provisioning => {}
             other => panic!("unexpected phase {other:?}: {:?}", database.message),
         }
         assert!(Instant::now() < deadline, "not Ready in time");

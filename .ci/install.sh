@@ -26,6 +26,15 @@ if ! command -v schemathesis >/dev/null 2>&1 \
   if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
 fi
 
+# The kubectl tests need a client that reads OpenAPI v3 (kubectl >= 1.27; developed against
+# 1.32). Debian bookworm's kubernetes-client is 1.20: fail loudly rather than run stale tests.
+kubectl_minor=$(kubectl version --client -o json 2>/dev/null \
+  | python3 -c 'import json,sys; v=json.load(sys.stdin)["clientVersion"]; print(int("".join(c for c in v["minor"] if c.isdigit())))' \
+  || echo 0)
+if [ "${kubectl_minor}" -lt 27 ]; then
+  echo "kubectl 1.27 or newer is required (found minor version ${kubectl_minor}); install it and put it on PATH (or set \$KUBECTL)" >&2
+  exit 1
+fi
 kubectl version --client 2>/dev/null | head -n1
 psql --version
 schemathesis --version

@@ -59,6 +59,9 @@ impl ReconcileError {
                     400 | 422 => "InvalidSpec",
                     404 => "NotFound",
                     429 => "RateLimited",
+                    // A success or redirect status the contract does not declare here: the
+                    // gateway answered outside its contract.
+                    100..=399 => "GatewayMalformedResponse",
                     _ => "GatewayUnavailable",
                 },
             },

@@ -42,13 +42,18 @@ fn describe(
     )
 }
 
-fn model_state(model: &AIModel) -> (bool, String) {
+/// Whether an object is Ready, whether it failed for good (a terminal reason: waiting longer
+/// cannot help), and its state line.
+type State = (bool, bool, String);
+
+fn model_state(model: &AIModel) -> State {
     let status = model.status.clone().unwrap_or_default();
     let ready = find_condition(&status.conditions, CONDITION_READY)
         .is_some_and(|c| c.status == "True")
         && status.observed_generation == model.metadata.generation;
     (
         ready,
+        status.phase == Some(crate::api::Phase::Failed),
         describe(
             status.phase.map(|p| p.as_str().to_owned()),
             &status.conditions,
@@ -56,13 +61,14 @@ fn model_state(model: &AIModel) -> (bool, String) {
     )
 }
 
-fn database_state(database: &ManagedDatabase) -> (bool, String) {
+fn database_state(database: &ManagedDatabase) -> State {
     let status = database.status.clone().unwrap_or_default();
     let ready = find_condition(&status.conditions, CONDITION_READY)
         .is_some_and(|c| c.status == "True")
         && status.observed_generation == database.metadata.generation;
     (
         ready,
+        status.phase == Some(crate::api::Phase::Failed),
         describe(
             status.phase.map(|p| p.as_str().to_owned()),
             &status.conditions,
@@ -88,14 +94,15 @@ pub(super) async fn run(client: &Client, gateway_url: &str) -> anyhow::Result<()
     let mut last = (String::new(), String::new());
     let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
     loop {
-        let (model_ready, model_line) = match models.get_opt(&model_name).await? {
+        let (model_ready, model_failed, model_line) = match models.get_opt(&model_name).await? {
             Some(object) => model_state(&object),
-            None => (false, "not found".into()),
+            None => (false, false, "not found".into()),
         };
-        let (database_ready, database_line) = match databases.get_opt(&database_name).await? {
-            Some(object) => database_state(&object),
-            None => (false, "not found".into()),
-        };
+        let (database_ready, database_failed, database_line) =
+            match databases.get_opt(&database_name).await? {
+                Some(object) => database_state(&object),
+                None => (false, false, "not found".into()),
+            };
         if model_line != last.0 {
             println!("  aimodel/{model_name:<16} {model_line}");
         }
@@ -106,6 +113,13 @@ pub(super) async fn run(client: &Client, gateway_url: &str) -> anyhow::Result<()
         if model_ready && database_ready {
             break;
         }
+        // A terminal failure will not clear by waiting: say so now, not at the timeout.
+        anyhow::ensure!(
+            !(model_failed || database_failed),
+            "an example failed:\n  aimodel/{model_name}: {}\n  manageddatabase/{database_name}: {}",
+            last.0,
+            last.1
+        );
         anyhow::ensure!(
             tokio::time::Instant::now() < deadline,
             "the examples were not Ready within {}s; last states:\n  aimodel/{model_name}: {}\n  manageddatabase/{database_name}: {}",

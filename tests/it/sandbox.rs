@@ -81,6 +81,29 @@ impl RunningSandbox {
             .expect("a line before exit")
             .expect("readable stdout");
         assert!(first.starts_with("sandbox ready: kubeconfig="), "{first}");
+        // Then the gateway's address and what to run next.
+        let mut banner = vec![first];
+        for line in lines.by_ref() {
+            let line = line.expect("readable stdout");
+            let last = line.contains("Ctrl-C stops the sandbox");
+            banner.push(line);
+            if last {
+                break;
+            }
+        }
+        let banner = banner.join("\n");
+        for expected in [
+            "gateway: http://127.0.0.1:",
+            "admin token in Secret portico-system/gateway-admin",
+            "export KUBECONFIG=",
+            "kubectl apply -f examples/provider-key-secret.yaml -f examples/aimodel.yaml",
+            "kubectl wait --for=condition=Ready aimodel/summarizer",
+        ] {
+            assert!(
+                banner.contains(expected),
+                "missing {expected:?} in:\n{banner}"
+            );
+        }
         // Keep draining stdout so the sandbox never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         Self {
@@ -125,6 +148,17 @@ impl Drop for RunningSandbox {
 fn scripted_kubectl_session_against_portico_sandbox() {
     let sandbox = RunningSandbox::start();
     assert!(Path::new(&sandbox.kubeconfig).is_file());
+    // The generated admin token is in the Secret the banner names.
+    let token = sandbox.stdout(&[
+        "get",
+        "secret",
+        "-n",
+        "portico-system",
+        "gateway-admin",
+        "-o",
+        "jsonpath={.data.token}",
+    ]);
+    assert!(token.len() > 20, "a generated token: {token}");
     sandbox.kubectl(&[
         "apply",
         "-f",

@@ -153,13 +153,15 @@ impl ApiError {
         )
     }
 
-    /// `415 UnsupportedMediaType`.
-    pub fn unsupported_media_type(content_type: &str) -> Self {
+    /// `415 UnsupportedMediaType` for a body whose `Content-Type` the request does not take,
+    /// listing the media types it does take (kube-apiserver's `errUnsupportedMediaType`).
+    pub fn unsupported_media_type(accepted: &[&str]) -> Self {
         Self::new(
             415,
             "UnsupportedMediaType",
             format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml; got {content_type:?}"
+                "the body of the request was in an unknown format - accepted media types include: {}",
+                accepted.join(", ")
             ),
         )
     }
@@ -199,6 +201,12 @@ impl ApiError {
             "reason": self.reason,
             "code": self.code,
         });
+        // kube-apiserver leaves `reason` out when it is unknown (a plain Go error answered 500).
+        if self.reason.is_empty()
+            && let Value::Object(map) = &mut status
+        {
+            map.remove("reason");
+        }
         if !self.details.is_null() {
             status["details"] = self.details.clone();
         }

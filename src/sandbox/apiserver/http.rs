@@ -17,6 +17,7 @@ use super::discovery;
 use super::error::ApiError;
 use super::faults::{Faults, Stats};
 use super::object::meta_str;
+use super::protobuf;
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{Served, Store, StoredObject};
 use super::table;
@@ -178,6 +179,89 @@ fn parse_json_body(body: &Bytes) -> Result<Value, ApiError> {
         ApiError::bad_request(format!(
             "couldn't get version/kind; json parse error: {error}"
         ))
+    })
+}
+
+/// The request body's media type: `Content-Type` without parameters, lower-cased.
+fn media_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+const PROTOBUF: &str = "application/vnd.kubernetes.protobuf";
+
+/// Decodes a create, update or delete body by its `Content-Type`, as kube-apiserver's
+/// `NegotiateInputSerializer` does (no `Content-Type` means JSON). Protobuf is what client-go's
+/// generated clients always send for built-in kinds (`kubectl create namespace|secret|…`);
+/// custom resources have no protobuf form, so there it is a `415`, as in kube-apiserver.
+fn decode_body(headers: &HeaderMap, body: &Bytes, protobuf: bool) -> Result<Value, ApiError> {
+    match media_type(headers).as_str() {
+        "" | "application/json" => parse_json_body(body),
+        "application/yaml" => parse_yaml_or_json(body),
+        PROTOBUF if protobuf => protobuf::decode(body),
+        _ if protobuf => Err(ApiError::unsupported_media_type(&[
+            "application/json",
+            "application/yaml",
+            PROTOBUF,
+        ])),
+        _ => Err(ApiError::unsupported_media_type(&[
+            "application/json",
+            "application/yaml",
+        ])),
+    }
+}
+
+/// Whether objects of this type may come as protobuf: the built-in kinds the protobuf schema
+/// covers.
+fn takes_protobuf(served: &Served) -> bool {
+    served.rt.crd_name.is_none() && protobuf::supports(&served.rt.api_version(), &served.rt.kind)
+}
+
+/// Patch types kube-apiserver takes for built-in kinds, in the order its 415 lists them.
+const BUILTIN_PATCH_TYPES: [&str; 4] = [
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+    "application/apply-patch+yaml",
+];
+
+/// Patch types for custom resources (and their subresources): no strategic merge, because a
+/// custom resource carries no patch strategies.
+const CUSTOM_PATCH_TYPES: [&str; 3] = [
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/apply-patch+yaml",
+];
+
+fn patch_body(served: &Served, headers: &HeaderMap, body: &Bytes) -> Result<PatchBody, ApiError> {
+    let builtin = served.rt.crd_name.is_none();
+    let unsupported = || {
+        ApiError::unsupported_media_type(if builtin {
+            &BUILTIN_PATCH_TYPES
+        } else {
+            &CUSTOM_PATCH_TYPES
+        })
+    };
+    Ok(match media_type(headers).as_str() {
+        "application/merge-patch+json" => PatchBody::Merge(parse_json_body(body)?),
+        "application/strategic-merge-patch+json" if builtin => {
+            PatchBody::Strategic(parse_json_body(body)?)
+        }
+        "application/json-patch+json" => PatchBody::Json(
+            serde_json::from_slice(body)
+                .map_err(|error| ApiError::bad_request(error.to_string()))?,
+        ),
+        "application/apply-patch+yaml" | "application/apply-patch+json" => {
+            PatchBody::Apply(parse_yaml_or_json(body)?)
+        }
+        _ => return Err(unsupported()),
     })
 }
 
@@ -431,7 +515,7 @@ async fn handle_resource(
                 &app.store,
                 served,
                 &namespace,
-                parse_json_body(&body)?,
+                decode_body(headers, &body, takes_protobuf(served))?,
                 &options,
             )?;
             Ok(object_response(
@@ -448,7 +532,7 @@ async fn handle_resource(
                 served,
                 &namespace,
                 &name,
-                parse_json_body(&body)?,
+                decode_body(headers, &body, takes_protobuf(served))?,
                 target.subresource,
                 &options,
             )?;
@@ -467,33 +551,7 @@ async fn handle_resource(
         }
         "patch" => {
             let options = write_options(params, headers)?;
-            let content_type = headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_string();
-            let patch_body = match content_type.as_str() {
-                "application/merge-patch+json" => PatchBody::Merge(parse_json_body(&body)?),
-                // Strategic merge is served as a JSON merge; its directives (`$patch`,
-                // `$setElementOrder/...`, `$retainKeys`) only steer list merging, so they go.
-                "application/strategic-merge-patch+json" => {
-                    let mut patch = parse_json_body(&body)?;
-                    strip_directives(&mut patch);
-                    PatchBody::Merge(patch)
-                }
-                "application/json-patch+json" => PatchBody::Json(
-                    serde_json::from_slice(&body)
-                        .map_err(|error| ApiError::bad_request(error.to_string()))?,
-                ),
-                "application/apply-patch+yaml" | "application/apply-patch+json" => {
-                    PatchBody::Apply(parse_yaml_or_json(&body)?)
-                }
-                other => return Err(ApiError::unsupported_media_type(other)),
-            };
+            let patch_body = patch_body(served, headers, &body)?;
             let written = verbs::patch(
                 &app.store,
                 served,
@@ -518,7 +576,7 @@ async fn handle_resource(
             ))
         }
         "delete" => {
-            let options = delete_options(params, &body)?;
+            let options = delete_options(params, headers, &body)?;
             let deleted = verbs::delete(&app.store, served, &namespace, &name, &options)?;
             let object = &deleted.committed.object;
             if deleted.committed.removed {
@@ -530,7 +588,7 @@ async fn handle_resource(
             }
         }
         "deletecollection" => {
-            let options = delete_options(params, &body)?;
+            let options = delete_options(params, headers, &body)?;
             let (objects, _) = select(app, served, target.namespace.as_deref(), params)?;
             let mut items = Vec::new();
             for object in objects {
@@ -557,17 +615,6 @@ async fn handle_resource(
     }
 }
 
-fn strip_directives(value: &mut Value) {
-    match value {
-        Value::Object(map) => {
-            map.retain(|key, _| !key.starts_with('$'));
-            map.values_mut().for_each(strip_directives);
-        }
-        Value::Array(items) => items.iter_mut().for_each(strip_directives),
-        _ => {}
-    }
-}
-
 fn success_status(served: &Served, object: &StoredObject) -> Value {
     let mut details = json!({
         "name": meta_str(&object.value, "name"),
@@ -580,11 +627,16 @@ fn success_status(served: &Served, object: &StoredObject) -> Value {
     json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})
 }
 
-fn delete_options(params: &Params, body: &Bytes) -> Result<DeleteOptions, ApiError> {
+fn delete_options(
+    params: &Params,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<DeleteOptions, ApiError> {
     let body: Value = if body.is_empty() {
         json!({})
     } else {
-        parse_json_body(body)?
+        // DeleteOptions has a protobuf form whatever the resource.
+        decode_body(headers, body, true)?
     };
     let policy = params
         .get("propagationPolicy")

@@ -7,8 +7,10 @@
 //! apply` falls back to client-side validation), the request body content types (strategic merge
 //! only for built-in kinds, so kubectl sends JSON merge patches for custom resources), and
 //! component schemas tagged with their group/version/kind (what `kubectl explain` walks).
-//! Built-in schemas come from k8s-openapi's `schemars` implementations; custom resources publish
-//! their CRD's `openAPIV3Schema`.
+//! Built-in schemas come from k8s-openapi's `schemars` implementations, with kube-apiserver's
+//! `x-kubernetes-patch-strategy`/`x-kubernetes-patch-merge-key` added from `strategic.rs` (what
+//! client-side `kubectl apply` computes its patches from); custom resources publish their CRD's
+//! `openAPIV3Schema`.
 //!
 //! `/openapi/v2` is served as JSON only. kubectl asks for it in protobuf, and only as a fallback
 //! it tolerates losing (a 404 here keeps it on OpenAPI v3).
@@ -358,7 +360,8 @@ fn builtin_schemas() -> &'static BuiltinSchemas {
         generator.subschema_for::<meta::Status>();
         generator.subschema_for::<meta::DeleteOptions>();
         generator.subschema_for::<meta::Patch>();
-        let components = generator.take_definitions(true);
+        let mut components = generator.take_definitions(true);
+        super::strategic::annotate_schemas(&mut components);
         let description = |name: &str, field: &str| {
             components
                 .get(name)

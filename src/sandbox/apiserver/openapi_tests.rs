@@ -168,3 +168,23 @@ fn unknown_group_versions_are_not_served() {
     assert!(discovery_handle(&all_types(), "/openapi/v3/apis/portico.dev/v9", None).is_none());
     assert!(discovery_handle(&all_types(), "/openapi/v4", None).is_none());
 }
+
+/// Client-side `kubectl apply` computes strategic merge patches from these extensions (the
+/// full table is unit-tested with `strategic::annotate_schemas`).
+#[test]
+fn built_in_schemas_carry_patch_strategies() {
+    let document = get("/openapi/v3/api/v1", None);
+    let meta = &document["components"]["schemas"]["io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"]
+        ["properties"];
+    assert_eq!(meta["finalizers"]["x-kubernetes-patch-strategy"], "merge");
+    assert!(
+        meta["finalizers"]
+            .get("x-kubernetes-patch-merge-key")
+            .is_none()
+    );
+    assert_eq!(
+        meta["ownerReferences"]["x-kubernetes-patch-merge-key"],
+        "uid"
+    );
+    assert!(meta["labels"].get("x-kubernetes-patch-strategy").is_none());
+}

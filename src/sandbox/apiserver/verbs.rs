@@ -409,6 +409,10 @@ fn finish(
 }
 
 fn secret_string_data(new: &mut Value) {
+    // kube-apiserver defaults the type whether or not `stringData` came.
+    if new.get("type").is_none_or(|t| t.as_str() == Some("")) && new.is_object() {
+        new["type"] = json!("Opaque");
+    }
     let Some(Value::Object(string_data)) = new
         .as_object_mut()
         .and_then(|object| object.remove("stringData"))
@@ -430,9 +434,6 @@ fn secret_string_data(new: &mut Value) {
             data[key.as_str()] =
                 json!(base64::engine::general_purpose::STANDARD.encode(text.as_bytes()));
         }
-    }
-    if new.get("type").is_none() {
-        new["type"] = json!("Opaque");
     }
 }
 
@@ -813,8 +814,10 @@ pub fn update(
 /// Patch formats.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PatchBody {
-    /// `application/merge-patch+json` (and strategic merge, treated alike).
+    /// `application/merge-patch+json`.
     Merge(Value),
+    /// `application/strategic-merge-patch+json` (built-in kinds only).
+    Strategic(Value),
     /// `application/json-patch+json`.
     Json(json_patch::Patch),
     /// `application/apply-patch+yaml`.
@@ -907,6 +910,15 @@ pub fn patch(
         let mut patched = base;
         match body {
             PatchBody::Merge(merge) => json_patch::merge(&mut patched, merge),
+            PatchBody::Strategic(strategic) => {
+                // A scale is an autoscaling/v1 Scale, which tags no list.
+                let root = if subresource == Subresource::Scale {
+                    super::strategic::Node::Plain
+                } else {
+                    super::strategic::root(&served.rt)
+                };
+                patched = super::strategic::apply(root, patched, strategic)?;
+            }
             PatchBody::Json(operations) => {
                 json_patch::patch(&mut patched, operations).map_err(json_patch_error)?
             }

@@ -486,11 +486,16 @@ async fn upsert_database(
                 Vec::new(),
             ));
         }
-        if entry.spec != spec {
+        let changed = entry.spec != spec;
+        if changed {
             entry.generation += 1;
             entry.spec = spec;
         }
-        let restart = entry.phase == DatabasePhase::Failed;
+        // A failed database is tried again; a change of a ready one (storage, replicas,
+        // version) is real work too, so it goes through Pending and Provisioning again (unless
+        // provisioning is instantaneous).
+        let restart = entry.phase == DatabasePhase::Failed
+            || (changed && entry.phase == DatabasePhase::Ready && !state.provision_delay.is_zero());
         if restart {
             entry.phase = DatabasePhase::Pending;
             entry.message = None;
@@ -498,10 +503,15 @@ async fn upsert_database(
         let view = database_view(&key, entry);
         let incarnation = entry.incarnation;
         drop(store);
+        let mut response = json(StatusCode::OK, &view);
         if restart {
             tokio::spawn(provision(state.clone(), key, incarnation));
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                work_retry_after(&state).into(),
+            );
         }
-        return Ok(json(StatusCode::OK, &view));
+        return Ok(response);
     }
     if uses_provisioner(&state, &spec)
         && store.databases.values().any(|other| {

@@ -14,6 +14,7 @@ use portico::sandbox::apiserver::{ApiServer, ApiServerConfig};
 use serde_json::json;
 
 mod more;
+mod protocol;
 
 /// A server with the project's CRDs installed, and a client for it.
 pub(crate) async fn start() -> (ApiServer, kube::Client) {

@@ -66,13 +66,24 @@ async fn merge_json_and_strategic_patches() {
         "gpt-4o"
     );
 
+    // Custom resources carry no patch strategies, so kube-apiserver takes no strategic merge
+    // patch for them.
     let strategic = json!({"spec": {"limits": {"requestsPerMinute": 60}}});
-    let patched = models
-        .patch("p", &PatchParams::default(), &Patch::Strategic(&strategic))
-        .await
-        .expect("strategic as merge");
-    assert_eq!(patched.data["spec"]["limits"]["requestsPerMinute"], 60);
-    assert_eq!(patched.data["spec"]["parameters"]["temperature"], 0.5);
+    let status = api_error(
+        models
+            .patch("p", &PatchParams::default(), &Patch::Strategic(&strategic))
+            .await
+            .expect_err("no strategic merge for custom resources"),
+    );
+    assert_eq!(
+        (status.code, status.reason.as_str()),
+        (415, "UnsupportedMediaType")
+    );
+    assert_eq!(
+        status.message,
+        "the body of the request was in an unknown format - accepted media types include: \
+         application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
+    );
 
     // A resourceVersion in a patch is a precondition.
     let stale = json!({"metadata": {"resourceVersion": "1"}, "spec": {"model": "x"}});

@@ -36,6 +36,22 @@ async fn database_provisions_updates_and_deprovisions() {
     env.create::<ManagedDatabase>(database("orders", 20)).await;
     wait_phase(&env, "orders", Phase::Provisioning).await;
     let ready = env.wait_ready::<ManagedDatabase>("orders").await;
+    // While it provisioned, the operator looked again no sooner than the gateway's Retry-After
+    // (1 s for an 800 ms delay), not in a loop.
+    let looks: Vec<_> = env
+        .gateway
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == format!("/v1/namespaces/{NS}/databases/orders"))
+        .map(|r| r.arrived)
+        .collect();
+    for pair in looks.windows(2) {
+        assert!(
+            pair[1].duration_since(pair[0]) >= Duration::from_millis(950),
+            "looked again after {:?}, before the Retry-After",
+            pair[1].duration_since(pair[0])
+        );
+    }
     let status = ready.status.expect("status");
     assert_eq!(status.database.as_deref(), Some("orders-db"));
     assert!(status.host.is_some() && status.port.is_some() && status.username.is_some());
@@ -56,6 +72,8 @@ async fn database_provisions_updates_and_deprovisions() {
         )
         .await
         .expect("spec patched");
+    // Resizing is work at the gateway: the database shows Updating, then Ready again.
+    wait_phase(&env, "orders", Phase::Updating).await;
     let updated = env.wait_ready::<ManagedDatabase>("orders").await;
     assert_eq!(updated.status.and_then(|s| s.observed_generation), Some(2));
     let at_gateway = env
@@ -146,4 +164,81 @@ async fn real_postgresql_database_is_usable_with_psql() {
         .await
         .expect("psql runs");
     assert!(!output.status.success(), "the database is dropped");
+}
+
+/// Adoption of an existing gateway database through `portico.dev/external-name` (its password
+/// was never seen, so one is issued), a lost connection Secret (a new password is issued), and
+/// deletion with `deletionPolicy: Orphan` (the gateway database stays).
+#[tokio::test]
+async fn database_adoption_lost_password_and_orphan() {
+    let env = Env::start_with(Options {
+        provision_delay: Duration::from_millis(200),
+        ..Options::default()
+    })
+    .await;
+    let spec = portico::gateway::DatabaseSpec {
+        engine: "PostgreSQL".into(),
+        version: "16".into(),
+        database_name: "adopter-db".into(),
+        storage_gb: 5,
+        replicas: 0,
+    };
+    env.gateway_admin
+        .upsert_database(NS, "legacy", &spec)
+        .await
+        .expect("created at the gateway directly");
+    let mut manifest = database("adopter", 5);
+    manifest["metadata"]["annotations"] =
+        serde_json::json!({"portico.dev/external-name": "legacy"});
+    env.create::<ManagedDatabase>(manifest).await;
+    let adopted = env.wait_ready::<ManagedDatabase>("adopter").await;
+    assert_eq!(
+        adopted.status.and_then(|s| s.external_name).as_deref(),
+        Some("legacy")
+    );
+    assert_eq!(
+        env.gateway.stats().objects.databases,
+        1,
+        "adopted, not created"
+    );
+    assert_eq!(env.gateway_calls_any("rotateDatabaseCredentials"), 1);
+    let first = secret_string(
+        &env.secret("adopter-conn").await.expect("connection Secret"),
+        "password",
+    );
+
+    kube::Api::<k8s_openapi::api::core::v1::Secret>::namespaced(env.client.clone(), NS)
+        .delete("adopter-conn", &DeleteParams::default())
+        .await
+        .expect("connection Secret deleted");
+    let second = eventually("the connection Secret to be written again", || async {
+        let secret = env.secret("adopter-conn").await?;
+        let password = secret_string(&secret, "password");
+        (!password.is_empty()).then_some(password)
+    })
+    .await;
+    assert_ne!(second, first, "a new password was issued");
+    assert_eq!(env.gateway_calls_any("rotateDatabaseCredentials"), 2);
+
+    env.api::<ManagedDatabase>()
+        .patch(
+            "adopter",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"deletionPolicy": "Orphan"}})),
+        )
+        .await
+        .expect("policy changed");
+    env.wait_ready::<ManagedDatabase>("adopter").await;
+    env.api::<ManagedDatabase>()
+        .delete("adopter", &DeleteParams::default())
+        .await
+        .expect("delete accepted");
+    env.wait_gone::<ManagedDatabase>("adopter").await;
+    let kept = env
+        .gateway_admin
+        .get_database(NS, "legacy")
+        .await
+        .expect("orphaned at the gateway");
+    assert_eq!(kept.value.spec.database_name, "adopter-db");
+    assert_eq!(env.gateway_calls_any("deleteDatabase"), 0);
 }

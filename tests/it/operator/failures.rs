@@ -215,6 +215,67 @@ async fn rate_limited_then_ready_honouring_retry_after() {
     );
 }
 
+/// A 429 storm: the gateway admits 2 calls/s, twelve models want 24 calls at once. Every model
+/// goes through `RateLimited` and ends Ready; no model retries before its `Retry-After`; and the
+/// operator never sends more than its own limiter (5/s) allows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_storm_ends_ready_within_the_limiter() {
+    let env = Env::start_with(Options {
+        gateway_qps: 5.0,
+        gateway_burst: 1,
+        ..Options::default()
+    })
+    .await;
+    env.gateway.set_rate_limit(Some(2.0));
+    let started = Instant::now();
+    let names: Vec<String> = (0..12).map(|i| format!("storm-{i:02}")).collect();
+    for name in &names {
+        let mut spec = model_spec();
+        spec["providerCredentials"] = serde_json::Value::Null;
+        env.create::<AIModel>(aimodel(name, spec)).await;
+    }
+    for name in &names {
+        env.wait_ready::<AIModel>(name).await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let requests = env.gateway.requests();
+    let limited = requests.iter().filter(|r| r.status == 429).count();
+    assert!(limited > 0, "the gateway limit was hit");
+    let calls = requests.len() as f64;
+    assert!(
+        calls <= 2.0 + 5.0 * elapsed,
+        "{calls} calls in {elapsed:.2}s exceeds the operator's 5 qps limiter"
+    );
+    // Per object: after a 429, its next call waits out the Retry-After (whole seconds).
+    for name in &names {
+        let path = format!("/v1/namespaces/{NS}/models/{name}");
+        let own: Vec<_> = requests
+            .iter()
+            .filter(|r| r.operation == "upsertModel" && r.path == path)
+            .collect();
+        for pair in own.windows(2) {
+            if pair[0].status == 429 {
+                let gap = pair[1].arrived.duration_since(pair[0].arrived);
+                assert!(
+                    gap >= Duration::from_millis(950),
+                    "{name} retried after {gap:?}"
+                );
+            }
+        }
+    }
+    let mut rate_limited = 0;
+    for name in &names {
+        if event_reasons(&env, name)
+            .await
+            .iter()
+            .any(|r| r == "RateLimited")
+        {
+            rate_limited += 1;
+        }
+    }
+    assert!(rate_limited > 0, "RateLimited was reported");
+}
+
 #[tokio::test]
 async fn gateway_outage_is_retried_with_growing_backoff() {
     let env = Env::start().await;

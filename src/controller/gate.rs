@@ -250,6 +250,11 @@ impl Gates {
         );
     }
 
+    /// Forgets every object (a new leadership term starts from what status says).
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
     /// Forgets an object that is gone.
     pub fn forget(&self, key: &ObjectKey) {
         self.lock().remove(key);

@@ -231,6 +231,10 @@ where
 /// Runs both controllers until `shutdown` is cancelled; in-flight reconciles finish first.
 pub async fn run(ctx: Arc<Context>, shutdown: CancellationToken) -> Result<(), RunError> {
     ensure_crds_installed(&ctx.client, ctx.config.namespace.as_deref()).await?;
+    // A new run (a new leadership term) starts from what status says: memory of an earlier
+    // term may describe objects another leader has since changed or deleted.
+    ctx.gates.clear();
+    ctx.versions().clear();
     tracing::info!(
         namespace = ctx.config.namespace.as_deref().unwrap_or("<all>"),
         "starting controllers"

@@ -1,8 +1,11 @@
 //! An in-process server speaking the Kubernetes REST API for the resources an operator needs:
-//! namespaces, Secrets, ConfigMaps, Events, Leases, CRDs and the custom resources they define.
+//! namespaces, Secrets, ConfigMaps, Events, Leases, CRDs and the custom resources they define,
+//! plus the kinds `deploy/` applies (ServiceAccounts, Services, Deployments, RBAC), stored
+//! without controllers.
 //!
-//! HTTP on loopback. Bearer-token auth is on when [`ApiServerConfig::token`] is set (the CLI
-//! always sets one); otherwise every request is admitted.
+//! HTTP on loopback. Bearer-token auth is on when [`ApiServerConfig::token`] is set; the CLI
+//! leaves it off (kubectl sends credentials only over https, and the server is loopback-only),
+//! so every request is admitted.
 
 pub mod controllers;
 pub mod discovery;

@@ -135,6 +135,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
         .try_init();
+    if cfg!(debug_assertions) {
+        eprintln!(
+            "portico bench: this is a debug build; its figures are not comparable (build with --release)"
+        );
+    }
     let report = Bench::start(&args).await?.measure().await?;
     report.print();
     let missed = report.missed();
@@ -887,6 +892,12 @@ impl Report {
     }
 
     fn print(&self) {
+        let build = if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        };
+        println!("build={build}");
         for (key, value) in &self.lines {
             println!("{key}={value}");
         }

@@ -80,9 +80,7 @@ pub struct Context {
     pub config: OperatorConfig,
     /// Metrics and readiness of this process.
     pub metrics: Arc<Metrics>,
-    /// One recorder for the process, so an event repeated within its cache window becomes a
-    /// series (one Event with a count) instead of a new object each time.
-    recorder: Recorder,
+    reporter: Reporter,
     /// `resourceVersion` of referenced Secrets, as last seen by the Secret watch or a read:
     /// a drift check compares it with what status says the gateway received, instead of
     /// reading the Secret every poll interval.
@@ -102,7 +100,7 @@ impl Context {
             instance: Some(config.instance.clone()),
         };
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            reporter,
             secret_versions: Mutex::default(),
             gates: Gates::new(config.gate),
             client,
@@ -138,8 +136,11 @@ impl Context {
         Api::namespaced(self.client.clone(), namespace)
     }
 
-    fn recorder(&self) -> &Recorder {
-        &self.recorder
+    /// A recorder per event, on purpose: kube-runtime's recorder folds a repeated reason for
+    /// the same object (within six minutes) into a series that keeps the *first* note — which
+    /// would hide the trace id of the latest call — and caches every event it sent meanwhile.
+    fn recorder(&self) -> Recorder {
+        Recorder::new(self.client.clone(), self.reporter.clone())
     }
 
     fn versions(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), String>> {

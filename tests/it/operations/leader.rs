@@ -11,7 +11,7 @@ use kube::Api;
 use portico::api::AIModel;
 
 use super::{OperatorProcess, scrape, sum, value};
-use crate::operator::{Env, NS, Options, PROVIDER_KEY, aimodel, model_spec, put_secret};
+use crate::operator::{Env, NS, Options, aimodel, model_spec};
 use crate::support::{eventually, eventually_within};
 
 /// Short durations, so the test takes seconds (production defaults: 15s, 10s, 2s).
@@ -61,17 +61,7 @@ async fn create_ready_models(env: &Env, names: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_leader_reconciles_and_a_standby_takes_over() {
-    let env = Env::start_with(Options {
-        in_process_operator: false,
-        ..Options::default()
-    })
-    .await;
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let kubeconfig = dir.path().join("kubeconfig");
-    env.apiserver
-        .write_kubeconfig(&kubeconfig)
-        .expect("kubeconfig written");
-    put_secret(&env.client, NS, "provider-key", &[("apiKey", PROVIDER_KEY)]).await;
+    let (env, _dir, kubeconfig) = super::env_for_processes(Options::default()).await;
 
     let mut a = replica(&kubeconfig, &env, "replica-a");
     wait_for_holder(&env, "replica-a", Duration::from_secs(60)).await;

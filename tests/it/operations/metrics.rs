@@ -6,22 +6,12 @@ use portico::api::AIModel;
 use portico::sandbox::gateway::ScriptedFault;
 
 use super::{OperatorProcess, scrape, sum, value};
-use crate::operator::{Env, NS, Options, PROVIDER_KEY, aimodel, model_spec, put_secret};
+use crate::operator::{Options, aimodel, model_spec};
 use crate::support::eventually;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_move_with_reconciles_and_gateway_calls() {
-    let env = Env::start_with(Options {
-        in_process_operator: false,
-        ..Options::default()
-    })
-    .await;
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let kubeconfig = dir.path().join("kubeconfig");
-    env.apiserver
-        .write_kubeconfig(&kubeconfig)
-        .expect("kubeconfig written");
-    put_secret(&env.client, NS, "provider-key", &[("apiKey", PROVIDER_KEY)]).await;
+    let (env, _dir, kubeconfig) = super::env_for_processes(Options::default()).await;
     let operator = OperatorProcess::run(&kubeconfig, &env.gateway.url(), "metrics-0", &[], &[]);
     let addr = operator.metrics_addr().await;
     let http = reqwest::Client::new();

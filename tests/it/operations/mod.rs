@@ -21,7 +21,28 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::operator::{Env, NS, Options, PROVIDER_KEY, put_secret};
 use crate::support::eventually_within;
+
+/// A sandbox API server and reference gateway with no operator inside the test process, the
+/// kubeconfig a `portico` child process needs to reach them, and the provider-key Secret the
+/// example models reference. Keep the directory alive as long as the processes run.
+pub(crate) async fn env_for_processes(
+    options: Options,
+) -> (Env, tempfile::TempDir, std::path::PathBuf) {
+    let env = Env::start_with(Options {
+        in_process_operator: false,
+        ..options
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let kubeconfig = dir.path().join("kubeconfig");
+    env.apiserver
+        .write_kubeconfig(&kubeconfig)
+        .expect("kubeconfig written");
+    put_secret(&env.client, NS, "provider-key", &[("apiKey", PROVIDER_KEY)]).await;
+    (env, dir, kubeconfig)
+}
 
 /// Path of the `portico` binary cargo built for these tests.
 pub(crate) const PORTICO: &str = env!("CARGO_BIN_EXE_portico");

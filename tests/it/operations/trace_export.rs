@@ -30,8 +30,7 @@ use tokio::process::Command;
 
 use super::{OperatorProcess, PORTICO};
 use crate::operator::{
-    Env, GATEWAY_TOKEN, HasConditions, NS, Options, PROVIDER_KEY, aimodel, model_spec, put_secret,
-    secret_string,
+    GATEWAY_TOKEN, HasConditions, NS, Options, PROVIDER_KEY, aimodel, model_spec, secret_string,
 };
 use crate::support::eventually;
 
@@ -196,24 +195,9 @@ async fn gateway_url(gateway: &OperatorProcess) -> String {
     .await
 }
 
-async fn env_without_operator() -> (Env, tempfile::TempDir, std::path::PathBuf) {
-    let env = Env::start_with(Options {
-        in_process_operator: false,
-        ..Options::default()
-    })
-    .await;
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let kubeconfig = dir.path().join("kubeconfig");
-    env.apiserver
-        .write_kubeconfig(&kubeconfig)
-        .expect("kubeconfig written");
-    put_secret(&env.client, NS, "provider-key", &[("apiKey", PROVIDER_KEY)]).await;
-    (env, dir, kubeconfig)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_trace_spans_operator_and_gateway_and_reaches_status() {
-    let (env, dir, kubeconfig) = env_without_operator().await;
+    let (env, dir, kubeconfig) = super::env_for_processes(Options::default()).await;
     let receiver = OtlpReceiver::start().await;
     // A ten-minute batch delay: spans can only arrive through the flush on SIGTERM.
     let otel = [
@@ -341,7 +325,7 @@ async fn one_trace_spans_operator_and_gateway_and_reaches_status() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_the_reconcile_in_flight_finish() {
-    let (env, _dir, kubeconfig) = env_without_operator().await;
+    let (env, _dir, kubeconfig) = super::env_for_processes(Options::default()).await;
     env.gateway.set_fault_latency(Duration::from_millis(1500));
     let mut operator =
         OperatorProcess::run(&kubeconfig, &env.gateway.url(), "graceful-0", &[], &[]);

@@ -1,12 +1,13 @@
 //! Conformance: schemathesis (PyPI) generates requests from `openapi/gateway.yaml` and checks
-//! every answer of a reference gateway against it, for every operation, with auth.
+//! every answer of the `portico gateway` process against it, for every operation, with auth.
 //!
 //! CI installs it with the pip line in `docs/gateway-api.md`; without it this test fails.
 use std::path::Path;
 use std::process::Stdio;
 
-use portico::sandbox::gateway::{GatewayConfig, ReferenceGateway};
+use portico::gateway::{GatewayClient, GatewayClientConfig};
 use secrecy::{ExposeSecret, SecretString};
+use tokio::io::AsyncBufReadExt;
 
 /// Every operation of the contract.
 const OPERATIONS: [&str; 13] = [
@@ -28,13 +29,44 @@ const OPERATIONS: [&str; 13] = [
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_the_gateway_conforming() {
     super::init();
-    // No provisioning delay: schemathesis' stateful checks expect a deleted database to be gone
-    // (use_after_free) right after the 202, which the delay-free simulation guarantees.
-    let gateway = ReferenceGateway::start(GatewayConfig::new(SecretString::from(super::TOKEN)))
+    // The shipped binary, as a user would start it. No provisioning delay (its default):
+    // schemathesis' stateful checks expect a deleted database to be gone (use_after_free) right
+    // after the 202, which the delay-free simulation guarantees.
+    let scratch = tempfile::tempdir().expect("scratch dir");
+    let token_file = scratch.path().join("token");
+    std::fs::write(&token_file, super::TOKEN).expect("token file");
+    let mut gateway = tokio::process::Command::new(env!("CARGO_BIN_EXE_portico"))
+        .args(["gateway", "--listen", "127.0.0.1:0", "--token-file"])
+        .arg(&token_file)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("portico gateway starts");
+    let stdout = gateway.stdout.take().expect("piped stdout");
+    let first = tokio::io::BufReader::new(stdout)
+        .lines()
+        .next_line()
         .await
-        .expect("reference gateway starts");
+        .expect("readable stdout")
+        .expect("a line before exit");
+    let url = first
+        .strip_prefix("portico gateway listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+        .trim()
+        .to_string();
     // The spec's chat example addresses team-a/summarizer: give it a model and a key.
-    let client = super::client(&gateway);
+    let client = GatewayClient::new(
+        GatewayClientConfig {
+            qps: 1000.0,
+            burst: 1000,
+            ..GatewayClientConfig::new(url.clone())
+        },
+        SecretString::from(super::TOKEN),
+    )
+    .expect("client builds");
     client
         .upsert_model("team-a", "summarizer", &super::model_spec())
         .await
@@ -49,7 +81,6 @@ async fn schemathesis_finds_the_gateway_conforming() {
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     // Schemathesis keeps a cache in its working directory: give it a throw-away one.
-    let scratch = tempfile::tempdir().expect("scratch dir");
     let output = tokio::process::Command::new("schemathesis")
         .current_dir(scratch.path())
         .env("PORTICO_ADMIN_TOKEN", super::TOKEN)
@@ -58,7 +89,7 @@ async fn schemathesis_finds_the_gateway_conforming() {
         .arg(root.join("tests/it/gateway/schemathesis.toml"))
         .arg("run")
         .arg(root.join("openapi/gateway.yaml"))
-        .args(["--url", &gateway.url()])
+        .args(["--url", &url])
         .args(["--checks", "all"])
         .args(["--max-examples", "25"])
         .args(["--generation-database", "none"])
@@ -79,7 +110,7 @@ async fn schemathesis_finds_the_gateway_conforming() {
     );
     assert!(output.status.success(), "schemathesis failed:\n{report}");
 
-    let stats = gateway.stats();
+    let stats = client.stats().await.expect("GET /v1/admin/stats").value;
     for operation in OPERATIONS {
         let authorised: u64 = stats
             .requests

@@ -399,6 +399,7 @@ async fn reconcile_steps<K: Kind>(
     if !deleting
         && has_finalizer
         && obj.in_sync()
+        && referenced_secrets_unchanged(&*obj, &ctx, &scope.namespace)
         && let Some(wait) =
             ctx.gates
                 .defer_first_check(scope.key.clone(), scope.inputs, Instant::now())
@@ -445,6 +446,18 @@ async fn reconcile_steps<K: Kind>(
             ReconcileResult::Error,
         ),
     }
+}
+
+/// Whether no referenced Secret is known to differ from the version the gateway last received.
+/// A Secret the watch has not delivered yet counts as unchanged: when it arrives, the watch
+/// compares it and opens the gate if it did change.
+fn referenced_secrets_unchanged<K: Kind>(obj: &K, ctx: &Context, namespace: &str) -> bool {
+    obj.referenced_secrets()
+        .iter()
+        .all(|name| match ctx.secret_version(namespace, name) {
+            None => true,
+            Some(version) => obj.secret_version_sent(name) == Some(version.as_str()),
+        })
 }
 
 /// Adds or removes our finalizer with a merge patch guarded by the object's resourceVersion, so
@@ -650,7 +663,10 @@ fn objects_to_requeue<K: Kind>(
         .filter(|obj| obj.namespace().as_deref() == Some(namespace.as_str()))
         .filter(|obj| obj.referenced_secrets().contains(&secret_name.as_str()))
         .collect();
-    if !referencing.is_empty() || ctx.secret_version(&namespace, &secret_name).is_some() {
+    // Every Secret we did not write is remembered, referenced yet or not: an object first seen
+    // after its Secret compares versions at once (see `reconcile_steps`), one seen before is
+    // compared here.
+    if owner_of::<K>(secret).is_none() {
         let seen = (!deleted).then_some(version.as_deref()).flatten();
         ctx.note_secret_version(&namespace, &secret_name, seen);
     }

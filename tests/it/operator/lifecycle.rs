@@ -226,7 +226,7 @@ async fn deleted_connection_secret_reissues_the_key_and_revokes_the_old() {
 #[tokio::test]
 async fn rotated_provider_key_is_sent_again_and_only_then() {
     use k8s_openapi::api::core::v1::Secret;
-    let env = Env::start().await;
+    let mut env = Env::start().await;
     put_secret(&env.client, NS, "provider-key", &[("apiKey", PROVIDER_KEY)]).await;
     env.create::<AIModel>(aimodel("rotating", model_spec()))
         .await;
@@ -295,4 +295,20 @@ async fn rotated_provider_key_is_sent_again_and_only_then() {
         1,
         "a relist of unchanged Secrets re-sent a key"
     );
+
+    // A rotation while no operator runs is sent as soon as one starts again, not at the
+    // spread-out first drift check (the poll interval here is five minutes).
+    env.stop_operator().await;
+    put_secret(
+        &env.client,
+        NS,
+        "provider-key",
+        &[("apiKey", "sk-rotated-while-down")],
+    )
+    .await;
+    env.start_operator();
+    eventually("the key rotated while down to be sent", || async {
+        (env.gateway_calls("upsertModel", 200) == 2).then_some(())
+    })
+    .await;
 }

@@ -112,7 +112,16 @@ impl Gates {
     pub fn closed_for(&self, key: &ObjectKey, inputs: Inputs, now: Instant) -> Option<Duration> {
         let entries = self.lock();
         let entry = entries.get(key)?;
-        if entry.inputs != Some(inputs) || entry.until <= now {
+        let holds = match (entry.outcome, entry.inputs) {
+            // A new admin token changes nothing about an object in sync: re-checking them all
+            // would be a burst of N gateway calls at every rotation (and at start, when the
+            // token's first load races the first reconciles).
+            (Outcome::Synced, Some(held)) => {
+                held.generation == inputs.generation && held.deleting == inputs.deleting
+            }
+            (_, held) => held == Some(inputs),
+        };
+        if !holds || entry.until <= now {
             return None;
         }
         Some(entry.until - now)
@@ -417,6 +426,20 @@ mod tests {
         gates.open(&key());
         assert_eq!(gates.defer_first_check(key(), inputs(1), now), None);
         assert_eq!(gates.closed_for(&key(), inputs(1), now), None);
+    }
+
+    #[test]
+    fn a_new_token_reopens_failures_but_not_the_quiet_window() {
+        let gates = Gates::new(policy());
+        let now = Instant::now();
+        let rotated = Inputs {
+            token_version: 1,
+            ..inputs(1)
+        };
+        gates.record_success(key(), inputs(1), now);
+        assert!(gates.closed_for(&key(), rotated, now).is_some());
+        gates.record_retryable(key(), inputs(1), None, now);
+        assert_eq!(gates.closed_for(&key(), rotated, now), None);
     }
 
     #[test]

@@ -12,10 +12,10 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetri
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::histogram::exponential_buckets;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::gateway::GatewayMetrics;
+use crate::gateway::{AtomicHistogram, GatewayMetrics};
 
 /// How a reconcile ended, as the `result` label says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,8 +106,8 @@ impl Collector for ObjectsByPhase {
 pub struct ControllerMetrics {
     reconciles: Family<ResultLabels, Counter>,
     failures: Family<FailureLabels, Counter>,
-    duration: Family<KindLabels, Histogram>,
-    time_to_ready: Family<KindLabels, Histogram>,
+    duration: Family<KindLabels, AtomicHistogram>,
+    time_to_ready: Family<KindLabels, AtomicHistogram>,
     objects: Arc<ObjectsByPhase>,
     leader: Gauge,
 }
@@ -119,11 +119,11 @@ impl Default for ControllerMetrics {
             failures: Family::default(),
             // 1 ms … ~65 s.
             duration: Family::new_with_constructor(|| {
-                Histogram::new(exponential_buckets(0.001, 2.0, 17))
+                AtomicHistogram::new(exponential_buckets(0.001, 2.0, 17))
             }),
             // 0.25 s … ~2.3 h: models are ready in a second, databases may take many minutes.
             time_to_ready: Family::new_with_constructor(|| {
-                Histogram::new(exponential_buckets(0.25, 2.0, 16))
+                AtomicHistogram::new(exponential_buckets(0.25, 2.0, 16))
             }),
             objects: Arc::default(),
             leader: Gauge::default(),

@@ -2,11 +2,89 @@
 //! duration, time spent waiting for the shared limiter, and `Retry-After` pauses. Cheap to clone;
 //! clones share the same series. A client built without a registry still counts, unseen.
 
-use prometheus_client::encoding::EncodeLabelSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::histogram::exponential_buckets;
+use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::{Registry, Unit};
+
+/// A histogram whose observation is a few atomic adds. prometheus-client's own takes a mutex per
+/// observation, and every gateway call, from every task, observes the same two histograms.
+#[derive(Debug, Clone)]
+pub struct AtomicHistogram {
+    inner: Arc<AtomicHistogramInner>,
+}
+
+#[derive(Debug)]
+struct AtomicHistogramInner {
+    /// Upper bounds, ascending, the last one +Inf.
+    bounds: Vec<f64>,
+    /// Observations per bucket (not cumulative).
+    counts: Vec<AtomicU64>,
+    /// Sum of observations in nanounits, so that it can be added atomically.
+    sum_nanos: AtomicU64,
+}
+
+impl AtomicHistogram {
+    /// A histogram with these upper bounds (+Inf is added).
+    pub fn new(bounds: impl IntoIterator<Item = f64>) -> Self {
+        let mut bounds: Vec<f64> = bounds.into_iter().filter(|b| b.is_finite()).collect();
+        bounds.push(f64::INFINITY);
+        let counts = bounds.iter().map(|_| AtomicU64::new(0)).collect();
+        Self {
+            inner: Arc::new(AtomicHistogramInner {
+                bounds,
+                counts,
+                sum_nanos: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Records one observation (negative and NaN values count as 0).
+    pub fn observe(&self, value: f64) {
+        let value = if value.is_nan() { 0.0 } else { value.max(0.0) };
+        let inner = &self.inner;
+        let bucket = inner
+            .bounds
+            .iter()
+            .position(|bound| value <= *bound)
+            .unwrap_or(inner.bounds.len() - 1);
+        inner.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        inner
+            .sum_nanos
+            .fetch_add((value * 1e9) as u64, Ordering::Relaxed);
+    }
+}
+
+impl TypedMetric for AtomicHistogram {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for AtomicHistogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let inner = &self.inner;
+        // Per-bucket counts: the encoder makes them cumulative.
+        let buckets: Vec<(f64, u64)> = inner
+            .bounds
+            .iter()
+            .zip(&inner.counts)
+            .map(|(bound, count)| (*bound, count.load(Ordering::Relaxed)))
+            .collect();
+        // The count is the buckets' total, so that a scrape racing an observation stays
+        // consistent with its +Inf bucket.
+        let count = buckets.iter().map(|(_, n)| n).sum();
+        let sum = inner.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+}
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -29,8 +107,8 @@ struct PauseLabels {
 #[derive(Debug, Clone)]
 pub struct GatewayMetrics {
     requests: Family<RequestLabels, Counter>,
-    duration: Family<OperationLabels, Histogram>,
-    limiter_wait: Histogram,
+    duration: Family<OperationLabels, AtomicHistogram>,
+    limiter_wait: AtomicHistogram,
     pauses: Family<PauseLabels, Counter>,
 }
 
@@ -40,10 +118,10 @@ impl Default for GatewayMetrics {
             requests: Family::default(),
             // 5 ms … ~20 s: a loopback call takes well under 5 ms, a slow gateway seconds.
             duration: Family::new_with_constructor(|| {
-                Histogram::new(exponential_buckets(0.005, 2.0, 13))
+                AtomicHistogram::new(exponential_buckets(0.005, 2.0, 13))
             }),
             // 1 ms … ~65 s: the rate limit spaces calls by milliseconds, a Retry-After by seconds.
-            limiter_wait: Histogram::new(exponential_buckets(0.001, 2.0, 17)),
+            limiter_wait: AtomicHistogram::new(exponential_buckets(0.001, 2.0, 17)),
             pauses: Family::default(),
         }
     }
@@ -144,5 +222,23 @@ mod tests {
         ));
         assert!(text.contains(r#"portico_gateway_retry_after_pauses_total{status="429"} 1"#));
         assert!(text.contains("portico_gateway_limiter_wait_seconds_count 3"));
+    }
+
+    #[test]
+    fn atomic_histograms_encode_like_prometheus_histograms() {
+        let mut registry = Registry::default();
+        let histogram = AtomicHistogram::new([0.1, 1.0]);
+        registry.register("h", "help", histogram.clone());
+        for value in [0.05, 0.1, 0.5, 3.0, f64::NAN] {
+            histogram.observe(value);
+        }
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
+        assert!(text.contains("# TYPE h histogram"), "{text}");
+        assert!(text.contains("h_bucket{le=\"0.1\"} 3"), "{text}");
+        assert!(text.contains("h_bucket{le=\"1.0\"} 4"), "{text}");
+        assert!(text.contains("h_bucket{le=\"+Inf\"} 5"), "{text}");
+        assert!(text.contains("h_count 5"), "{text}");
+        assert!(text.contains("h_sum 3.65"), "{text}");
     }
 }

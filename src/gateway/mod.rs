@@ -20,7 +20,7 @@ pub use error::{
     CallRecord, ErrorClass, ErrorDetail, GatewayError, GatewayErrorKind, class_of_status,
 };
 pub use hooks::MAX_RESPONSE_BODY_BYTES;
-pub use metrics::GatewayMetrics;
+pub use metrics::{AtomicHistogram, GatewayMetrics};
 pub use trace::trace_id_layer;
 pub use types::{
     ApiKey, ChatAnswer, Database, DatabaseConnection, DatabaseCredentials, DatabasePhase,

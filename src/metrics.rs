@@ -334,6 +334,16 @@ impl Metrics {
         }
     }
 
+    /// Whether this replica runs the controllers: one fact for readiness and the leader gauge;
+    /// a replica that stops leading drops its object counts with its caches.
+    pub fn set_leading(&self, leading: bool) {
+        self.readiness.set_leading(leading);
+        self.controller.set_leader(leading);
+        if !leading {
+            self.controller.forget_all_objects();
+        }
+    }
+
     /// The OpenMetrics text exposition of every series.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
         let mut text = String::new();

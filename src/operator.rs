@@ -233,8 +233,7 @@ pub async fn run_until(
     tracing::info!(addr = %server.addr(), "serving /metrics, /healthz and /readyz");
     let result = match election {
         None => {
-            metrics.readiness.set_leading(true);
-            metrics.controller.set_leader(true);
+            metrics.set_leading(true);
             run_bounded(ctx, shutdown, args.shutdown_timeout).await
         }
         Some(config) => {
@@ -260,13 +259,7 @@ pub async fn run_with_leader_election(
 ) -> Result<(), RunError> {
     let failure: Arc<Mutex<Option<RunError>>> = Arc::default();
     let metrics = ctx.metrics.clone();
-    let on_leading = move |leading: bool| {
-        metrics.readiness.set_leading(leading);
-        metrics.controller.set_leader(leading);
-        if !leading {
-            metrics.controller.forget_all_objects();
-        }
-    };
+    let on_leading = move |leading: bool| metrics.set_leading(leading);
     let work_failure = failure.clone();
     Elector::new(client, config)
         .run(shutdown, bound, on_leading, |stop| {

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use portico::sandbox::apiserver::{ApiServer, ApiServerConfig};
+use kube_sandbox::{ApiServer, ApiServerConfig};
 use serde_json::json;
 
 const OBJECTS: usize = 10_000;
@@ -226,7 +226,7 @@ async fn bench() {
 }
 
 fn main() {
-    portico::tls::install_crypto_provider();
+    portico_telemetry::tls::install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -5,8 +5,8 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use portico::sandbox::apiserver::registry::{ResourceType, builtin_types, crd_types};
-use portico::sandbox::apiserver::{discovery, table};
+use kube_sandbox::registry::{ResourceType, builtin_types, crd_types};
+use kube_sandbox::{discovery, table};
 use serde_json::{Value, json};
 
 const AGGREGATED: &str =
@@ -32,7 +32,7 @@ fn measure(name: &str, mut run: impl FnMut()) {
 
 fn served_types() -> Vec<ResourceType> {
     let mut types = builtin_types();
-    for crd in portico::api::crds() {
+    for crd in portico_api::crds() {
         let crd = serde_json::to_value(&crd).expect("CRD serializes");
         types.extend(crd_types(&crd));
         // Twenty more groups shaped like the project's, as a busier cluster would have.
@@ -75,7 +75,7 @@ fn model(n: usize) -> Value {
 }
 
 fn main() {
-    portico::tls::install_crypto_provider();
+    portico_telemetry::tls::install_crypto_provider();
     let types = served_types();
     println!("{} served resource types", types.len());
     measure("GET /apis (aggregated discovery)", || {

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use portico::gateway::{GatewayClient, GatewayClientConfig, ModelSpec};
-use portico::sandbox::gateway::{GatewayConfig, ReferenceGateway};
+use portico_gateway::{GatewayConfig, ReferenceGateway};
+use portico_gateway_client::{GatewayClient, GatewayClientConfig, ModelSpec};
 use secrecy::SecretString;
 
 const TOKEN: &str = "bench-token";
@@ -86,7 +86,7 @@ where
 }
 
 fn main() {
-    portico::tls::install_crypto_provider();
+    portico_telemetry::tls::install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,5 +1,6 @@
-//! The `portico` command line: the operator, the CRD printer, the reference gateway, the sandbox,
-//! the benchmarks and the chaos soak.
+//! The `portico` command line: the operator and the CRD printer, plus (feature `dev-tools`, on
+//! by default) the gateway server, the sandbox, the benchmarks and the chaos soak. The operator
+//! image builds without `dev-tools`, so its binary links none of them.
 #![forbid(unsafe_code)]
 
 use clap::{Parser, Subcommand};
@@ -19,32 +20,40 @@ enum Command {
     Run(RunCommand),
     /// Print the CustomResourceDefinitions generated from the Rust types (what `crds/` holds).
     Crd(CrdArgs),
-    /// Run the reference gateway: a server for `openapi/gateway.yaml`.
-    Gateway(portico::sandbox::gateway::GatewayArgs),
+    /// Run the gateway: a server for `openapi/gateway.yaml` (also shipped as `portico-gateway`).
+    #[cfg(feature = "dev-tools")]
+    Gateway(portico_gateway::GatewayArgs),
     /// Run the sandbox: a Kubernetes-API-compatible server (and, unless told otherwise, the
     /// reference gateway and the operator) in one process, with a kubeconfig for kubectl.
-    Sandbox(portico::sandbox::SandboxArgs),
+    #[cfg(feature = "dev-tools")]
+    Sandbox(portico_testbed::sandbox::SandboxArgs),
     /// Run a seeded chaos soak against an in-process sandbox: random creates, updates, deletes
     /// and Secret rotations under gateway 503s, latency, 429 bursts, watch drops, 410
     /// compactions and operator kills; then check that no object is orphaned, duplicated, stuck
     /// or leaking a secret. Exits non-zero when an invariant fails. See docs/reliability.md.
-    Soak(portico::soak::SoakArgs),
+    #[cfg(feature = "dev-tools")]
+    Soak(portico_testbed::soak::SoakArgs),
     /// Benchmark the operator against the sandbox: convergence, rate-limit bound, steady state,
     /// memory, restart and reconcile latency, as `key=value` lines (build with --release).
-    Bench(portico::bench::BenchArgs),
+    #[cfg(feature = "dev-tools")]
+    Bench(portico_testbed::bench::BenchArgs),
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    portico::tls::install_crypto_provider();
+    portico_telemetry::tls::install_crypto_provider();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(command) => run_operator(command).await,
         Command::Crd(args) => print_crds(args),
-        Command::Gateway(args) => portico::sandbox::gateway::run(args).await,
-        Command::Sandbox(args) => portico::sandbox::run(args).await,
-        Command::Soak(args) => portico::soak::run(args).await,
-        Command::Bench(args) => portico::bench::run(args).await,
+        #[cfg(feature = "dev-tools")]
+        Command::Gateway(args) => portico_gateway::run(args).await,
+        #[cfg(feature = "dev-tools")]
+        Command::Sandbox(args) => portico_testbed::sandbox::run(args).await,
+        #[cfg(feature = "dev-tools")]
+        Command::Soak(args) => portico_testbed::soak::run(args).await,
+        #[cfg(feature = "dev-tools")]
+        Command::Bench(args) => portico_testbed::bench::run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -58,15 +67,15 @@ async fn main() -> std::process::ExitCode {
 #[derive(Debug, clap::Args)]
 struct RunCommand {
     #[command(flatten)]
-    operator: portico::operator::RunArgs,
+    operator: portico_operator::operator::RunArgs,
     /// Log line format.
     #[arg(long, env = "PORTICO_LOG_FORMAT", value_enum, default_value = "text")]
-    log_format: portico::telemetry::LogFormat,
+    log_format: portico_telemetry::LogFormat,
 }
 
 async fn run_operator(command: RunCommand) -> anyhow::Result<()> {
-    let telemetry = portico::telemetry::init("portico-operator", command.log_format, "info");
-    let result = portico::operator::run(command.operator).await;
+    let telemetry = portico_telemetry::init("portico-operator", command.log_format, "info");
+    let result = portico_operator::operator::run(command.operator).await;
     telemetry.shutdown();
     Ok(result?)
 }
@@ -83,16 +92,16 @@ struct CrdArgs {
 
 fn print_crds(args: CrdArgs) -> anyhow::Result<()> {
     if args.reference {
-        print!("{}", portico::api::crd_reference());
+        print!("{}", portico_api::crd_reference());
         return Ok(());
     }
     match args.write_dir {
-        None => print!("{}", portico::api::crds_yaml()?),
+        None => print!("{}", portico_api::crds_yaml()?),
         Some(dir) => {
             std::fs::create_dir_all(&dir)?;
-            for crd in portico::api::crds() {
-                let path = dir.join(portico::api::crd_file_name(&crd));
-                std::fs::write(&path, portico::api::crd_yaml(&crd)?)?;
+            for crd in portico_api::crds() {
+                let path = dir.join(portico_api::crd_file_name(&crd));
+                std::fs::write(&path, portico_api::crd_yaml(&crd)?)?;
                 println!("wrote {}", path.display());
             }
         }

@@ -6,9 +6,9 @@ use std::path::Path;
 #[test]
 fn checked_in_crds_match_the_rust_types() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
-    for crd in portico::api::crds() {
-        let file = dir.join(portico::api::crd_file_name(&crd));
-        let expected = portico::api::crd_yaml(&crd).expect("CRD renders as YAML");
+    for crd in portico_api::crds() {
+        let file = dir.join(portico_api::crd_file_name(&crd));
+        let expected = portico_api::crd_yaml(&crd).expect("CRD renders as YAML");
         let actual = std::fs::read_to_string(&file)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
         assert!(
@@ -32,10 +32,7 @@ fn concatenated_crd_files_equal_portico_crd_output() {
         .iter()
         .map(|path| std::fs::read_to_string(path).expect("readable CRD file"))
         .collect();
-    assert_eq!(
-        concatenated,
-        portico::api::crds_yaml().expect("CRDs render")
-    );
+    assert_eq!(concatenated, portico_api::crds_yaml().expect("CRDs render"));
 }
 
 #[test]
@@ -43,7 +40,7 @@ fn crd_reference_doc_matches_the_schemas() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/crd-reference.md");
     let actual = std::fs::read_to_string(&path).expect("docs/crd-reference.md exists");
     assert!(
-        actual == portico::api::crd_reference(),
+        actual == portico_api::crd_reference(),
         "docs/crd-reference.md is stale: run `cargo run -- crd --reference > docs/crd-reference.md`"
     );
 }

@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-use portico::sandbox::gateway::postgres::{self, PostgresError, PostgresProvisioner};
+use portico_gateway::postgres::{self, PostgresError, PostgresProvisioner};
 use secrecy::SecretString;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};

@@ -10,7 +10,7 @@ use kube::api::{
     PatchParams, PostParams, WatchEvent, WatchParams,
 };
 use kube::runtime::watcher;
-use portico::sandbox::apiserver::{ApiServer, ApiServerConfig};
+use kube_sandbox::{ApiServer, ApiServerConfig};
 use serde_json::json;
 
 mod more;
@@ -26,7 +26,7 @@ pub(crate) async fn start_with(config: ApiServerConfig) -> (ApiServer, kube::Cli
     let server = ApiServer::start(config).await.expect("server starts");
     let client = server.kube_client().expect("client");
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in portico::api::crds() {
+    for crd in portico_api::crds() {
         crds.create(&PostParams::default(), &crd)
             .await
             .expect("CRD created");
@@ -295,7 +295,7 @@ async fn custom_resources_served_once_crd_is_established() {
             .expect_err("not served"),
     );
     assert_eq!(status.code, 404);
-    crds.create(&PostParams::default(), &portico::api::crds()[0])
+    crds.create(&PostParams::default(), &portico_api::crds()[0])
         .await
         .expect("recreate");
     assert!(

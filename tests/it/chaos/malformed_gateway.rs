@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use portico::api::{AIModel, CONDITION_SYNCED, ManagedDatabase};
-use portico::sandbox::gateway::{FaultBody, ScriptedFault};
+use portico_api::{AIModel, CONDITION_SYNCED, ManagedDatabase};
+use portico_gateway::{FaultBody, ScriptedFault};
 
 use crate::operator::{
     Env, HasConditions, NS, PROVIDER_KEY, aimodel, database, model_spec, put_secret,
@@ -118,7 +118,7 @@ async fn synced_reason(env: &Env, name: &str, operation: &str) -> Option<String>
 
 #[tokio::test]
 async fn malformed_gateway_answers_end_as_conditions_without_hot_loops() {
-    let panics_before = portico::soak::panic_count();
+    let panics_before = portico_testbed::soak::panic_count();
     let mut env = Env::start().await;
     put_secret(&env.client, NS, "provider-key", &[("apiKey", PROVIDER_KEY)]).await;
     let variants = variants();
@@ -194,7 +194,7 @@ async fn malformed_gateway_answers_end_as_conditions_without_hot_loops() {
     assert!(!logs.contains("panicked"), "a panic was logged");
     // Regression: a body shorter than its `Content-Length` made hyper panic inside the gateway.
     assert_eq!(
-        portico::soak::panic_count(),
+        portico_testbed::soak::panic_count(),
         panics_before,
         "something panicked (operator, gateway or API server)"
     );
@@ -210,7 +210,7 @@ async fn malformed_gateway_answers_end_as_conditions_without_hot_loops() {
 async fn malformed_answers_to_drift_checks_and_deletions_end_as_conditions() {
     use FaultBody::*;
     use kube::api::DeleteParams;
-    let panics_before = portico::soak::panic_count();
+    let panics_before = portico_testbed::soak::panic_count();
     let env = Env::start_with(crate::operator::Options {
         poll_interval: Duration::from_millis(300),
         provision_delay: Duration::from_millis(100),
@@ -410,12 +410,12 @@ async fn malformed_answers_to_drift_checks_and_deletions_end_as_conditions() {
         };
         assert_eq!(
             gone,
-            Some(portico::gateway::ErrorClass::NotFound),
+            Some(portico_gateway_client::ErrorClass::NotFound),
             "{name} left at the gateway"
         );
     }
     assert_eq!(
-        portico::soak::panic_count(),
+        portico_testbed::soak::panic_count(),
         panics_before,
         "something panicked"
     );

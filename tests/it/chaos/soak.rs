@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use portico::soak::{SoakArgs, run_soak};
+use portico_testbed::soak::{SoakArgs, run_soak};
 
 use crate::support::{self, captured_logs};
 

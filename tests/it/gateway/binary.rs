@@ -64,8 +64,8 @@ async fn the_process_serves_the_contract_with_a_token_file() {
         .expect("the line ends with the URL")
         .to_string();
     assert!(url.starts_with("http://127.0.0.1:"), "{first}");
-    let client = portico::gateway::GatewayClient::new(
-        portico::gateway::GatewayClientConfig::new(url),
+    let client = portico_gateway_client::GatewayClient::new(
+        portico_gateway_client::GatewayClientConfig::new(url),
         SecretString::from(super::TOKEN),
     )
     .expect("client");

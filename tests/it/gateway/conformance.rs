@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Stdio;
 
-use portico::gateway::{GatewayClient, GatewayClientConfig};
+use portico_gateway_client::{GatewayClient, GatewayClientConfig};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::io::AsyncBufReadExt;
 

@@ -7,12 +7,10 @@ mod spans;
 
 use std::time::{Duration, Instant};
 
-use portico::gateway::{
+use portico_gateway::{FaultBody, GatewayConfig, HUGE_BODY_BYTES, ReferenceGateway, ScriptedFault};
+use portico_gateway_client::{
     DatabasePhase, DatabaseSpec, ErrorClass, GatewayClient, GatewayClientConfig,
     MAX_RESPONSE_BODY_BYTES, ModelParameters, ModelSpec, PromptTemplate,
-};
-use portico::sandbox::gateway::{
-    FaultBody, GatewayConfig, HUGE_BODY_BYTES, ReferenceGateway, ScriptedFault,
 };
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::watch;
@@ -31,7 +29,7 @@ fn init() {
         // Another scenario module may have installed a global subscriber first; then its
         // layers decide whether spans get trace ids, and the trace test says so.
         let _ = tracing_subscriber::registry()
-            .with(portico::gateway::trace_id_layer())
+            .with(portico_gateway_client::trace_id_layer())
             .try_init();
     });
 }

@@ -2,8 +2,8 @@
 //! real on a throw-away PostgreSQL server, and deleting them drops them.
 use std::time::{Duration, Instant};
 
-use portico::gateway::{DatabasePhase, ErrorClass};
-use portico::sandbox::gateway::{GatewayConfig, ReferenceGateway};
+use portico_gateway::{GatewayConfig, ReferenceGateway};
+use portico_gateway_client::{DatabasePhase, ErrorClass};
 use secrecy::{ExposeSecret, SecretString};
 use tokio_postgres::NoTls;
 

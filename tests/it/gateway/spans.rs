@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use portico::gateway::{GatewayClient, GatewayClientConfig};
+use portico_gateway_client::{GatewayClient, GatewayClientConfig};
 use secrecy::SecretString;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};

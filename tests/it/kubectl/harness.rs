@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use portico::sandbox::apiserver::{ApiServer, ApiServerConfig};
+use kube_sandbox::{ApiServer, ApiServerConfig};
 
 /// Where kubectl (v1.32) usually lives; `$KUBECTL` or the first `kubectl` on `PATH` win.
 const DEFAULT_KUBECTL: &str = "/usr/bin/kubectl";

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use portico::api::{AIModel, ManagedDatabase};
+use portico_api::{AIModel, ManagedDatabase};
 use serde_json::Value;
 
 use super::OperatorProcess;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
-use portico::api::AIModel;
+use portico_api::AIModel;
 
 use super::{OperatorProcess, scrape, sum, value};
 use crate::operator::{Env, NS, Options, aimodel, model_spec};

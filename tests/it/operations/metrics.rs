@@ -2,8 +2,8 @@
 //! values move with what the operator does (reconciles, gateway calls by operation and status
 //! class, limiter waits, Retry-After pauses, time to Ready, objects by phase).
 
-use portico::api::AIModel;
-use portico::sandbox::gateway::ScriptedFault;
+use portico_api::AIModel;
+use portico_gateway::ScriptedFault;
 
 use super::{OperatorProcess, scrape, sum, value};
 use crate::operator::{Options, aimodel, model_spec};

@@ -24,7 +24,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::common::v1::{AnyValue as Any, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
-use portico::api::{AIModel, CONDITION_SYNCED};
+use portico_api::{AIModel, CONDITION_SYNCED};
 use prost::Message;
 use tokio::process::Command;
 
@@ -342,7 +342,7 @@ async fn sigterm_lets_the_reconcile_in_flight_finish() {
     // The reconcile that was waiting on the gateway ran to its end: model, key, Secret, status.
     let model = env.api::<AIModel>().get("in-flight").await.expect("model");
     let ready = model
-        .condition(portico::api::CONDITION_READY)
+        .condition(portico_api::CONDITION_READY)
         .map(|c| c.status.clone());
     assert_eq!(ready.as_deref(), Some("True"), "{}", operator.log());
     assert!(env.secret("in-flight-conn").await.is_some());

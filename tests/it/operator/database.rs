@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use kube::api::{DeleteParams, Patch, PatchParams};
-use portico::api::{ManagedDatabase, Phase};
-use portico::gateway::ErrorClass;
-use portico::sandbox::gateway::{GatewayConfig, ReferenceGateway};
+use portico_api::{ManagedDatabase, Phase};
+use portico_gateway::{GatewayConfig, ReferenceGateway};
+use portico_gateway_client::ErrorClass;
 use secrecy::SecretString;
 
 use super::{Env, GATEWAY_TOKEN, NS, Options, database, secret_string};
@@ -176,7 +176,7 @@ async fn database_adoption_lost_password_and_orphan() {
         ..Options::default()
     })
     .await;
-    let spec = portico::gateway::DatabaseSpec {
+    let spec = portico_gateway_client::DatabaseSpec {
         engine: "PostgreSQL".into(),
         version: "16".into(),
         database_name: "adopter-db".into(),

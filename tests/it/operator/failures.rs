@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Event;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use portico::api::{AIModel, CONDITION_SYNCED, ManagedDatabase, Phase};
-use portico::sandbox::gateway::ScriptedFault;
+use portico_api::{AIModel, CONDITION_SYNCED, ManagedDatabase, Phase};
+use portico_gateway::ScriptedFault;
 
 use super::{
     Env, GATEWAY_TOKEN, HasConditions, NS, Options, PROVIDER_KEY, aimodel, database, model_spec,
@@ -362,7 +362,7 @@ async fn missing_crds_are_reported_in_one_plain_line() {
         ..Options::default()
     })
     .await;
-    let error = portico::controller::ensure_crds_installed(&env.client, None)
+    let error = portico_operator::controller::ensure_crds_installed(&env.client, None)
         .await
         .expect_err("CRDs are missing");
     let message = error.to_string();

@@ -2,8 +2,8 @@
 //! delete with both policies, adoption by external name, and re-issue of a lost key.
 
 use kube::api::{DeleteParams, Patch, PatchParams};
-use portico::api::{AIModel, CONDITION_SYNCED, FINALIZER};
-use portico::gateway::ErrorClass;
+use portico_api::{AIModel, CONDITION_SYNCED, FINALIZER};
+use portico_gateway_client::ErrorClass;
 use secrecy::SecretString;
 
 use super::{Env, HasConditions, NS, PROVIDER_KEY, aimodel, model_spec, put_secret, secret_string};
@@ -149,7 +149,7 @@ async fn orphan_policy_leaves_the_gateway_model() {
 #[tokio::test]
 async fn external_name_adopts_an_existing_gateway_model() {
     let env = Env::start().await;
-    let existing = portico::gateway::ModelSpec {
+    let existing = portico_gateway_client::ModelSpec {
         provider: "openai".into(),
         upstream_model: "gpt-4o-mini".into(),
         provider_credential: None,

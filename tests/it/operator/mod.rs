@@ -13,13 +13,13 @@ use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, ObjectMeta, PostParams};
 use kube::{Client, Resource};
-use portico::api::{AIModel, CONDITION_READY, ManagedDatabase};
-use portico::controller::gate::GatePolicy;
-use portico::controller::{Context, OperatorConfig, RunError};
-use portico::credentials::{GatewayToken, SecretRef};
-use portico::gateway::{GatewayClient, GatewayClientConfig};
-use portico::sandbox::apiserver::{ApiServer, ApiServerConfig};
-use portico::sandbox::gateway::{GatewayConfig, ReferenceGateway};
+use kube_sandbox::{ApiServer, ApiServerConfig};
+use portico_api::{AIModel, CONDITION_READY, ManagedDatabase};
+use portico_gateway::{GatewayConfig, ReferenceGateway};
+use portico_gateway_client::{GatewayClient, GatewayClientConfig};
+use portico_operator::controller::gate::GatePolicy;
+use portico_operator::controller::{Context, OperatorConfig, RunError};
+use portico_operator::credentials::{GatewayToken, SecretRef};
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 use tokio::task::JoinHandle;
@@ -172,7 +172,7 @@ impl Env {
         assert!(self.operator.is_none(), "operator already running");
         let shutdown = CancellationToken::new();
         let ctx = self.operator_context();
-        let task = tokio::spawn(portico::controller::run(ctx, shutdown.clone()));
+        let task = tokio::spawn(portico_operator::controller::run(ctx, shutdown.clone()));
         self.operator = Some(Running { shutdown, task });
     }
 
@@ -304,7 +304,7 @@ impl HasConditions for ManagedDatabase {
 }
 
 pub(crate) async fn install_crds(client: &Client) {
-    portico::sandbox::install_crds(client)
+    portico_testbed::sandbox::install_crds(client)
         .await
         .expect("CRDs installed and established");
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Event;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
-use portico::api::{AIModel, ManagedDatabase, Phase};
+use portico_api::{AIModel, ManagedDatabase, Phase};
 
 use super::{
     Env, GATEWAY_TOKEN, NS, Options, PROVIDER_KEY, aimodel, database, model_spec, put_secret,
@@ -207,10 +207,7 @@ async fn secret_values_never_reach_logs_status_or_events() {
     );
     // Exercise error paths too: a failure message must not carry secrets either.
     env.gateway
-        .push_fault(portico::sandbox::gateway::ScriptedFault::new(
-            "upsertModel",
-            500,
-        ));
+        .push_fault(portico_gateway::ScriptedFault::new("upsertModel", 500));
     env.api::<AIModel>()
         .patch(
             "private",

@@ -39,7 +39,7 @@ impl Write for CapturedLogs {
 /// the logs, and (b) gives spans OpenTelemetry trace ids, so gateway calls carry `traceparent`.
 /// It must be global: thread-local subscribers race over tracing's per-callsite cache.
 pub fn init() {
-    portico::tls::install_crypto_provider();
+    portico_telemetry::tls::install_crypto_provider();
     static TRACING: std::sync::Once = std::sync::Once::new();
     TRACING.call_once(|| {
         use tracing_subscriber::Layer;
@@ -54,7 +54,7 @@ pub fn init() {
             .with_filter(tracing_subscriber::EnvFilter::new("debug"));
         let _ = tracing_subscriber::registry()
             .with(logs)
-            .with(portico::gateway::trace_id_layer())
+            .with(portico_gateway_client::trace_id_layer())
             .try_init();
     });
 }

@@ -8,6 +8,7 @@ mod bench;
 mod chaos;
 mod crds;
 mod gateway;
+mod images;
 mod kubectl;
 mod operations;
 mod operator;

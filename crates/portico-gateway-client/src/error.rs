@@ -38,7 +38,7 @@ impl fmt::Display for CallRecord {
     }
 }
 
-/// What a caller should do about an error.
+/// What a caller should do about an error. Follows from the [`FailureCause`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
     /// Retrying the same request will not help (invalid spec, bad credentials, conflict): wait
@@ -51,6 +51,63 @@ pub enum ErrorClass {
     },
     /// The object does not exist at the gateway (for a delete: already gone).
     NotFound,
+}
+
+/// Why a call failed, classified once: every status code and every failure without a status
+/// maps to exactly one cause here, and what callers decide (retry or not, the condition reason
+/// users see) follows from the cause, never from a status code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureCause {
+    /// No admin token was available, so nothing was sent.
+    NoToken,
+    /// 401 or 403: the gateway refused the token.
+    Unauthorized,
+    /// 400 or 422, or a request that could not be built: the values break the contract.
+    Invalid,
+    /// 409: the request conflicts with the gateway's state.
+    Conflict,
+    /// 404 or 410: the object does not exist (any more).
+    NotFound,
+    /// 429: the gateway throttles this client.
+    RateLimited,
+    /// 408 or 5xx, a timeout, or a connection that failed: the gateway is not serving now.
+    Unavailable,
+    /// An answer outside the contract: an informational, redirect or success status on the
+    /// error path, a status beyond 599, or a success body that is not the declared one.
+    Malformed,
+    /// Any other 4xx: refused for a reason that retrying will not change.
+    Rejected,
+}
+
+impl FailureCause {
+    /// The cause an error status stands for.
+    pub fn of_status(status: u16) -> Self {
+        match status {
+            401 | 403 => FailureCause::Unauthorized,
+            400 | 422 => FailureCause::Invalid,
+            409 => FailureCause::Conflict,
+            404 | 410 => FailureCause::NotFound,
+            429 => FailureCause::RateLimited,
+            408 | 500..=599 => FailureCause::Unavailable,
+            400..=499 => FailureCause::Rejected,
+            _ => FailureCause::Malformed,
+        }
+    }
+
+    /// What a caller should do about a failure of this cause.
+    pub fn class(self, retry_after: Option<Duration>) -> ErrorClass {
+        match self {
+            FailureCause::NoToken
+            | FailureCause::Unauthorized
+            | FailureCause::Invalid
+            | FailureCause::Conflict
+            | FailureCause::Rejected => ErrorClass::Terminal,
+            FailureCause::NotFound => ErrorClass::NotFound,
+            FailureCause::RateLimited | FailureCause::Unavailable | FailureCause::Malformed => {
+                ErrorClass::Retryable { retry_after }
+            }
+        }
+    }
 }
 
 /// One invalid field named by the gateway.
@@ -133,7 +190,8 @@ impl std::error::Error for GatewayError {
 }
 
 impl GatewayError {
-    pub(crate) fn new(kind: GatewayErrorKind, call: CallRecord) -> Self {
+    /// An error of `kind` for `call` (the client builds these; tests of callers may too).
+    pub fn new(kind: GatewayErrorKind, call: CallRecord) -> Self {
         GatewayError {
             inner: Box::new((kind, call)),
         }
@@ -194,31 +252,20 @@ impl GatewayError {
         }
     }
 
-    /// What the caller should do about it.
-    pub fn class(&self) -> ErrorClass {
+    /// Why the call failed.
+    pub fn cause(&self) -> FailureCause {
         match &self.inner.0 {
-            GatewayErrorKind::NoToken | GatewayErrorKind::InvalidRequest(_) => ErrorClass::Terminal,
-            GatewayErrorKind::Status {
-                status,
-                retry_after,
-                ..
-            } => class_of_status(*status, *retry_after),
-            GatewayErrorKind::Timeout
-            | GatewayErrorKind::Connect(_)
-            | GatewayErrorKind::MalformedResponse(_) => ErrorClass::Retryable { retry_after: None },
+            GatewayErrorKind::NoToken => FailureCause::NoToken,
+            GatewayErrorKind::InvalidRequest(_) => FailureCause::Invalid,
+            GatewayErrorKind::Status { status, .. } => FailureCause::of_status(*status),
+            GatewayErrorKind::Timeout | GatewayErrorKind::Connect(_) => FailureCause::Unavailable,
+            GatewayErrorKind::MalformedResponse(_) => FailureCause::Malformed,
         }
     }
-}
 
-/// The class an error status belongs to.
-pub fn class_of_status(status: u16, retry_after: Option<Duration>) -> ErrorClass {
-    match status {
-        404 | 410 => ErrorClass::NotFound,
-        408 | 429 | 500..=599 => ErrorClass::Retryable { retry_after },
-        400..=499 => ErrorClass::Terminal,
-        // Informational, redirect or unexpected success statuses on an error path: a gateway or
-        // proxy misbehaving, which may pass.
-        _ => ErrorClass::Retryable { retry_after },
+    /// What the caller should do about it.
+    pub fn class(&self) -> ErrorClass {
+        self.cause().class(self.retry_after())
     }
 }
 
@@ -230,7 +277,7 @@ mod tests {
     fn statuses_map_to_the_documented_classes() {
         for status in [400, 401, 403, 409, 422] {
             assert_eq!(
-                class_of_status(status, None),
+                FailureCause::of_status(status).class(None),
                 ErrorClass::Terminal,
                 "{status}"
             );
@@ -238,12 +285,101 @@ mod tests {
         let wait = Some(Duration::from_secs(3));
         for status in [408, 429, 500, 502, 503, 504] {
             assert_eq!(
-                class_of_status(status, wait),
+                FailureCause::of_status(status).class(wait),
                 ErrorClass::Retryable { retry_after: wait },
                 "{status}"
             );
         }
-        assert_eq!(class_of_status(404, None), ErrorClass::NotFound);
+        assert_eq!(
+            FailureCause::of_status(404).class(None),
+            ErrorClass::NotFound
+        );
+    }
+
+    /// Every status, and every failure without one, in one table: cause and class.
+    #[test]
+    fn every_status_has_one_cause_and_class() {
+        use FailureCause::*;
+        let wait = Some(Duration::from_secs(7));
+        let retry = ErrorClass::Retryable { retry_after: wait };
+        let cases: &[(u16, FailureCause, ErrorClass)] = &[
+            (100, Malformed, retry),
+            (200, Malformed, retry),
+            (204, Malformed, retry),
+            (302, Malformed, retry),
+            (307, Malformed, retry),
+            (400, Invalid, ErrorClass::Terminal),
+            (401, Unauthorized, ErrorClass::Terminal),
+            (403, Unauthorized, ErrorClass::Terminal),
+            (404, NotFound, ErrorClass::NotFound),
+            (405, Rejected, ErrorClass::Terminal),
+            (408, Unavailable, retry),
+            (409, Conflict, ErrorClass::Terminal),
+            (410, NotFound, ErrorClass::NotFound),
+            (413, Rejected, ErrorClass::Terminal),
+            (422, Invalid, ErrorClass::Terminal),
+            (429, RateLimited, retry),
+            (451, Rejected, ErrorClass::Terminal),
+            (500, Unavailable, retry),
+            (502, Unavailable, retry),
+            (503, Unavailable, retry),
+            (504, Unavailable, retry),
+            (599, Unavailable, retry),
+            (600, Malformed, retry),
+            (999, Malformed, retry),
+        ];
+        for &(status, cause, class) in cases {
+            let error = GatewayError::new(
+                GatewayErrorKind::Status {
+                    status,
+                    code: "x".into(),
+                    message: "x".into(),
+                    details: Vec::new(),
+                    retry_after: wait,
+                },
+                call(Some(status)),
+            );
+            assert_eq!((error.cause(), error.class()), (cause, class), "{status}");
+        }
+        let without_status: [(GatewayErrorKind, FailureCause, ErrorClass); 5] = [
+            (GatewayErrorKind::NoToken, NoToken, ErrorClass::Terminal),
+            (
+                GatewayErrorKind::InvalidRequest("bad".into()),
+                Invalid,
+                ErrorClass::Terminal,
+            ),
+            (
+                GatewayErrorKind::Timeout,
+                Unavailable,
+                ErrorClass::Retryable { retry_after: None },
+            ),
+            (
+                GatewayErrorKind::Connect("refused".into()),
+                Unavailable,
+                ErrorClass::Retryable { retry_after: None },
+            ),
+            (
+                GatewayErrorKind::MalformedResponse("not json".into()),
+                Malformed,
+                ErrorClass::Retryable { retry_after: None },
+            ),
+        ];
+        for (kind, cause, class) in without_status {
+            let error = GatewayError::new(kind, call(None));
+            assert_eq!((error.cause(), error.class()), (cause, class));
+        }
+    }
+
+    fn call(http_status: Option<u16>) -> CallRecord {
+        CallRecord {
+            operation: "upsertModel",
+            method: "PUT",
+            path: "/v1/namespaces/team-a/models/summarizer".into(),
+            http_status,
+            trace_id: None,
+            limiter_wait: Duration::ZERO,
+            latency: Duration::ZERO,
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub use client::{
     TokenSource,
 };
 pub use error::{
-    CallRecord, ErrorClass, ErrorDetail, GatewayError, GatewayErrorKind, class_of_status,
+    CallRecord, ErrorClass, ErrorDetail, FailureCause, GatewayError, GatewayErrorKind,
 };
 pub use hooks::MAX_RESPONSE_BODY_BYTES;
 pub use metrics::{AtomicHistogram, GatewayMetrics};

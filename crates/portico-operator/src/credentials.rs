@@ -1,5 +1,7 @@
-//! Credentials from Kubernetes Secrets: provider keys read on demand and the gateway admin token
-//! kept current by a watch. Values exist only as `SecretString`.
+//! Every Secret read of the operator: provider keys (with the version of the Secret they came
+//! from), connection Secrets as they are now, and the gateway admin token kept current by a
+//! watch. Values exist only as `SecretString`. (Writing connection Secrets is
+//! `controller::connection_secret`'s.)
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,16 +50,15 @@ pub enum CredentialsError {
     },
 }
 
-/// Reads one key of a Secret as a `SecretString`.
-pub async fn read_secret_key(
+/// Reads one key of a Secret as a `SecretString`, with the Secret's `resourceVersion` (which
+/// tells later whether the value may have changed).
+pub async fn read_key(
     client: &Client,
     namespace: &str,
     name: &str,
     key: &str,
-) -> Result<SecretString, CredentialsError> {
-    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let secret = api
-        .get_opt(name)
+) -> Result<(SecretString, Option<String>), CredentialsError> {
+    let secret = read_secret(client, namespace, name)
         .await
         .map_err(|source| CredentialsError::Kube {
             namespace: namespace.into(),
@@ -68,11 +69,23 @@ pub async fn read_secret_key(
             namespace: namespace.into(),
             name: name.into(),
         })?;
-    secret_value(&secret, key).ok_or_else(|| CredentialsError::KeyMissing {
+    let value = secret_value(&secret, key).ok_or_else(|| CredentialsError::KeyMissing {
         namespace: namespace.into(),
         name: name.into(),
         key: key.into(),
-    })
+    })?;
+    Ok((value, secret.metadata.resource_version.clone()))
+}
+
+/// A Secret as it is now, if it exists (a connection Secret before it is compared and written).
+pub async fn read_secret(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> kube::Result<Option<Secret>> {
+    Api::<Secret>::namespaced(client.clone(), namespace)
+        .get_opt(name)
+        .await
 }
 
 /// The value of `key` in a Secret's `data` (or `stringData`, which a server may not have merged

@@ -8,7 +8,7 @@
 //!
 //! - [`controller`]: one kube-runtime controller per kind; each reconcile is dereference → plan →
 //!   apply → update status, with the plan a pure function.
-//! - [`context`]: the `Context` every reconcile shares, built in one place ([`ContextBuilder`]).
+//! - [`context`]: the `Context` every reconcile shares, built in one place ([`context::ContextBuilder`]).
 //! - [`credentials`]: every Secret read of the operator (provider keys, connection Secrets, the
 //!   gateway admin token).
 //! - [`leader`], [`metrics`], [`http`]: leader election, Prometheus series, `/metrics`,
@@ -16,6 +16,7 @@
 //! - [`operator`]: the `portico run` command's flags and lifetime.
 #![forbid(unsafe_code)]
 
+pub mod context;
 pub mod controller;
 pub mod credentials;
 pub mod http;

@@ -9,12 +9,12 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::controller::gate::GatePolicy;
-use crate::controller::{Context, OperatorConfig, RunError};
-use crate::credentials::{GatewayToken, SecretRef};
+use crate::controller::{Context, ContextBuilder, OperatorConfig, RunError};
+use crate::credentials::SecretRef;
 use crate::http::HealthServer;
 use crate::leader::{Elector, LeaderElectionConfig};
 use crate::metrics::Metrics;
-use portico_gateway_client::{GatewayClient, GatewayClientConfig, GatewayConfigError};
+use portico_gateway_client::{GatewayClientConfig, GatewayConfigError};
 
 /// Flags of `portico run`.
 #[derive(Debug, Clone, clap::Args)]
@@ -180,15 +180,14 @@ pub fn context(
     args: &RunArgs,
     metrics: Arc<Metrics>,
 ) -> Result<Arc<Context>, StartError> {
-    let token = GatewayToken::watch(client.clone(), args.gateway_token_secret.clone());
-    let gateway_config = GatewayClientConfig {
-        metrics: metrics.gateway.clone(),
-        ..args.gateway_config()
-    };
-    let gateway = GatewayClient::new(gateway_config, token.receiver())?;
-    Ok(Arc::new(
-        Context::new(client, gateway, token, args.operator_config()).with_metrics(metrics),
-    ))
+    Ok(ContextBuilder::new(
+        client,
+        args.gateway_config(),
+        args.gateway_token_secret.clone(),
+    )
+    .config(args.operator_config())
+    .metrics(metrics)
+    .build()?)
 }
 
 /// Runs `portico run` until SIGINT or SIGTERM.

@@ -1,5 +1,6 @@
-//! The whole Portico stack in one process, for development and tests: the `portico sandbox`
-//! command, the benchmark (`portico bench`) and the chaos soak (`portico soak`).
+//! The whole Portico stack in one process, for development and tests: the test stack builder
+//! (`stack`), the `portico sandbox` command, the benchmark (`portico bench`) and the chaos soak
+//! (`portico soak`).
 //!
 //! Contract: a development and test tool. It may import every crate of ours; no crate of ours
 //! imports it, and the operator image does not link it.
@@ -8,3 +9,4 @@
 pub mod bench;
 pub mod sandbox;
 pub mod soak;
+pub mod stack;

@@ -10,8 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Namespace, Secret};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use rand::rngs::StdRng;
@@ -21,19 +20,18 @@ use serde::Serialize;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use kube_sandbox::{ApiServer, ApiServerConfig};
+use crate::stack::{Stack, StackBuilder};
+
 use portico_api::{AIModel, CONDITION_READY, CONDITION_SYNCED, ManagedDatabase};
-use portico_gateway::{GatewayConfig, ReferenceGateway, ScriptedFault};
+use portico_gateway::{GatewayConfig, ScriptedFault};
 use portico_gateway_client::{GatewayClient, GatewayClientConfig};
 use portico_operator::controller::gate::GatePolicy;
 use portico_operator::controller::{Context, OperatorConfig, RunError};
-use portico_operator::credentials::{GatewayToken, SecretRef};
 use portico_operator::leader::LeaderElectionConfig;
 
 /// Namespace the soak's objects live in.
 pub const SOAK_NAMESPACE: &str = "soak";
 const SYSTEM_NAMESPACE: &str = "portico-system";
-const TOKEN_SECRET: &str = "gateway-admin";
 const PROVIDER_SECRET: &str = "provider-key";
 /// `Synced` reasons that end a reconcile until an input changes.
 const TERMINAL_REASONS: [&str; 5] = [
@@ -88,18 +86,9 @@ impl Default for SoakArgs {
 /// Why a soak could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum SoakError {
-    /// The sandbox API server did not start.
-    #[error("failed to start the sandbox API server: {0}")]
-    ApiServer(String),
-    /// The reference gateway did not start.
-    #[error("failed to start the reference gateway: {0}")]
-    Gateway(String),
-    /// Setting up the cluster (CRDs, namespaces, Secrets) failed.
-    #[error("failed to set up the sandbox: {0}")]
-    Setup(#[source] kube::Error),
-    /// The CRDs never became established.
-    #[error("the CRDs were not established in time")]
-    CrdsNotEstablished,
+    /// The test stack (API server, gateway, CRDs, namespaces, token Secret) did not start.
+    #[error("failed to start the sandbox: {0}")]
+    Stack(String),
     /// A client could not be built.
     #[error("failed to build a gateway client: {0}")]
     Client(String),
@@ -231,11 +220,8 @@ struct Replica {
 
 /// The sandbox and the operator replicas of one soak.
 struct Sandbox {
-    apiserver: ApiServer,
-    gateway: ReferenceGateway,
-    client: Client,
+    stack: Stack,
     admin: GatewayClient,
-    token: SecretString,
     replicas: Vec<Option<Replica>>,
     panicked_replicas: u64,
 }
@@ -245,43 +231,18 @@ impl Sandbox {
         let token = SecretString::from(format!("soak-admin-{:016x}", rand::random::<u64>()));
         let mut gateway_config = GatewayConfig::new(token.clone());
         gateway_config.provision_delay = Duration::from_millis(200);
-        let gateway = ReferenceGateway::start(gateway_config)
+        let stack = StackBuilder::new(token)
+            .gateway(gateway_config)
+            .namespace(SOAK_NAMESPACE)
+            .start()
             .await
-            .map_err(|e| SoakError::Gateway(e.to_string()))?;
-        let apiserver = ApiServer::start(ApiServerConfig::default())
-            .await
-            .map_err(|e| SoakError::ApiServer(e.to_string()))?;
-        let client = apiserver
-            .kube_client()
-            .map_err(|e| SoakError::ApiServer(e.to_string()))?;
-        install_crds(&client).await?;
-        for namespace in [SYSTEM_NAMESPACE, SOAK_NAMESPACE] {
-            create_namespace(&client, namespace).await?;
-        }
-        put_secret(
-            &client,
-            SYSTEM_NAMESPACE,
-            TOKEN_SECRET,
-            "token",
-            token.expose_secret(),
-        )
-        .await
-        .map_err(SoakError::Setup)?;
-        let admin = GatewayClient::new(
-            GatewayClientConfig {
-                qps: 1000.0,
-                burst: 1000,
-                ..GatewayClientConfig::new(gateway.url())
-            },
-            token.clone(),
-        )
-        .map_err(|e| SoakError::Client(e.to_string()))?;
+            .map_err(|e| SoakError::Stack(format!("{e:#}")))?;
+        let admin = stack
+            .admin_client()
+            .map_err(|e| SoakError::Client(e.to_string()))?;
         Ok(Sandbox {
-            apiserver,
-            gateway,
-            client,
+            stack,
             admin,
-            token,
             replicas: Vec::new(),
             panicked_replicas: 0,
         })
@@ -301,29 +262,16 @@ impl Sandbox {
             instance: format!("soak-{index}"),
             ..OperatorConfig::default()
         };
-        let token = GatewayToken::watch(
-            self.client.clone(),
-            SecretRef {
-                namespace: SYSTEM_NAMESPACE.into(),
-                name: TOKEN_SECRET.into(),
-            },
-        );
-        let gateway = GatewayClient::new(
-            GatewayClientConfig {
+        self.stack
+            .context_builder(GatewayClientConfig {
                 qps: 200.0,
                 burst: 100,
                 timeout: Duration::from_secs(5),
-                ..GatewayClientConfig::new(self.gateway.url())
-            },
-            token.receiver(),
-        )
-        .map_err(|e| SoakError::Client(e.to_string()))?;
-        Ok(Arc::new(Context::new(
-            self.client.clone(),
-            gateway,
-            token,
-            config,
-        )))
+                ..self.stack.gateway_client_config()
+            })
+            .config(config)
+            .build()
+            .map_err(|e| SoakError::Client(e.to_string()))
     }
 
     fn start_replica(&mut self, index: usize) -> Result<(), SoakError> {
@@ -341,7 +289,7 @@ impl Sandbox {
             retry_period: Duration::from_millis(250),
         };
         let task = tokio::spawn(portico_operator::operator::run_with_leader_election(
-            self.client.clone(),
+            self.stack.client.clone(),
             ctx,
             election,
             shutdown.clone(),
@@ -387,60 +335,6 @@ impl Sandbox {
 
     fn is_running(&self, index: usize) -> bool {
         self.replicas.get(index).is_some_and(Option::is_some)
-    }
-}
-
-async fn install_crds(client: &Client) -> Result<(), SoakError> {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in portico_api::crds() {
-        api.create(&PostParams::default(), &crd)
-            .await
-            .map_err(SoakError::Setup)?;
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let crds = api
-            .list(&ListParams::default())
-            .await
-            .map_err(SoakError::Setup)?;
-        let established = crds
-            .items
-            .iter()
-            .filter(|crd| {
-                crd.status
-                    .as_ref()
-                    .and_then(|s| s.conditions.as_ref())
-                    .is_some_and(|c| {
-                        c.iter()
-                            .any(|c| c.type_ == "Established" && c.status == "True")
-                    })
-            })
-            .count();
-        if established >= 2 {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(SoakError::CrdsNotEstablished);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn create_namespace(client: &Client, name: &str) -> Result<(), SoakError> {
-    let namespace = Namespace {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            ..ObjectMeta::default()
-        },
-        ..Namespace::default()
-    };
-    match Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &namespace)
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
-        Err(error) => Err(SoakError::Setup(error)),
     }
 }
 
@@ -564,14 +458,14 @@ pub async fn run_soak(args: &SoakArgs, logs: LogSource) -> Result<SoakReport, So
     };
     let key = work.new_provider_key();
     put_secret(
-        &sandbox.client,
+        &sandbox.stack.client,
         SOAK_NAMESPACE,
         PROVIDER_SECRET,
         "apiKey",
         key.expose_secret(),
     )
     .await
-    .map_err(SoakError::Setup)?;
+    .map_err(|e| SoakError::Stack(e.to_string()))?;
     let replicas = args.replicas.max(1);
     for index in 0..replicas {
         sandbox.start_replica(index)?;
@@ -596,8 +490,8 @@ pub async fn run_soak(args: &SoakArgs, logs: LogSource) -> Result<SoakReport, So
     }
 
     // Faults clear; every replica runs; the provider Secret exists (one last rotation).
-    sandbox.gateway.clear_faults();
-    sandbox.apiserver.faults().clear();
+    sandbox.stack.gateway.clear_faults();
+    sandbox.stack.apiserver.faults().clear();
     for index in 0..replicas {
         if !sandbox.is_running(index) {
             sandbox.start_replica(index)?;
@@ -606,7 +500,7 @@ pub async fn run_soak(args: &SoakArgs, logs: LogSource) -> Result<SoakReport, So
     }
     let key = work.new_provider_key();
     if put_secret(
-        &sandbox.client,
+        &sandbox.stack.client,
         SOAK_NAMESPACE,
         PROVIDER_SECRET,
         "apiKey",
@@ -648,7 +542,7 @@ pub async fn run_soak(args: &SoakArgs, logs: LogSource) -> Result<SoakReport, So
         ));
     }
     work.report.leader_changes = Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(
-        sandbox.client.clone(),
+        sandbox.stack.client.clone(),
         SYSTEM_NAMESPACE,
     )
     .get_opt("portico-leader")
@@ -662,6 +556,7 @@ pub async fn run_soak(args: &SoakArgs, logs: LogSource) -> Result<SoakReport, So
     work.report.survivors = work.live.len();
     work.report.deleted = work.deleted.len();
     work.report.gateway_calls = sandbox
+        .stack
         .gateway
         .stats()
         .requests
@@ -670,10 +565,10 @@ pub async fn run_soak(args: &SoakArgs, logs: LogSource) -> Result<SoakReport, So
         .collect();
     // Watches still open (the token watchers of stopped replicas) would hold the graceful
     // shutdown forever: end them first, and bound the wait.
-    sandbox.apiserver.faults().close_watches();
+    sandbox.stack.apiserver.faults().close_watches();
     let shutdown = async {
-        sandbox.apiserver.shutdown().await;
-        sandbox.gateway.shutdown().await;
+        sandbox.stack.apiserver.shutdown().await;
+        sandbox.stack.gateway.shutdown().await;
     };
     if tokio::time::timeout(Duration::from_secs(10), shutdown)
         .await
@@ -691,7 +586,7 @@ async fn step(
     args: &SoakArgs,
     gateway_faults_on: &mut bool,
 ) -> Result<(), SoakError> {
-    let client = sandbox.client.clone();
+    let client = sandbox.stack.client.clone();
     let models: Api<AIModel> = Api::namespaced(client.clone(), SOAK_NAMESPACE);
     let databases: Api<ManagedDatabase> = Api::namespaced(client.clone(), SOAK_NAMESPACE);
     let roll = work.rng.random_range(0..100);
@@ -861,31 +756,32 @@ async fn step(
         71..=76 => {
             *gateway_faults_on = !*gateway_faults_on;
             if *gateway_faults_on {
-                sandbox.gateway.set_fault_rate(args.fault_rate);
-                sandbox.gateway.set_fault_latency(args.fault_latency);
+                sandbox.stack.gateway.set_fault_rate(args.fault_rate);
+                sandbox.stack.gateway.set_fault_latency(args.fault_latency);
                 work.count_fault("gateway 503s + latency on");
             } else {
-                sandbox.gateway.set_fault_rate(0.0);
-                sandbox.gateway.set_fault_latency(Duration::ZERO);
+                sandbox.stack.gateway.set_fault_rate(0.0);
+                sandbox.stack.gateway.set_fault_latency(Duration::ZERO);
             }
             false
         }
         77..=80 => {
             let count = work.rng.random_range(5..40);
             sandbox
+                .stack
                 .gateway
                 .push_fault(ScriptedFault::new("*", 429).times(count).retry_after(1));
             work.count_fault("429 burst");
             false
         }
         81..=85 => {
-            sandbox.apiserver.faults().close_watches();
+            sandbox.stack.apiserver.faults().close_watches();
             work.count_fault("watch drop");
             false
         }
         86..=88 => {
-            sandbox.apiserver.faults().compact();
-            sandbox.apiserver.faults().close_watches();
+            sandbox.stack.apiserver.faults().compact();
+            sandbox.stack.apiserver.faults().close_watches();
             work.count_fault("410 compaction");
             false
         }
@@ -913,8 +809,9 @@ async fn step(
 /// The invariants that must hold once the faults are cleared; each violation as one line.
 async fn check_invariants(sandbox: &Sandbox, work: &Workload) -> Vec<String> {
     let mut violations = Vec::new();
-    let models: Api<AIModel> = Api::namespaced(sandbox.client.clone(), SOAK_NAMESPACE);
-    let databases: Api<ManagedDatabase> = Api::namespaced(sandbox.client.clone(), SOAK_NAMESPACE);
+    let models: Api<AIModel> = Api::namespaced(sandbox.stack.client.clone(), SOAK_NAMESPACE);
+    let databases: Api<ManagedDatabase> =
+        Api::namespaced(sandbox.stack.client.clone(), SOAK_NAMESPACE);
     let (model_list, database_list) = match (
         models.list(&ListParams::default()).await,
         databases.list(&ListParams::default()).await,
@@ -1033,6 +930,7 @@ fn call_history(sandbox: &Sandbox, tracked: &Tracked) -> String {
     };
     let path = format!("/v1/namespaces/{SOAK_NAMESPACE}/{segment}/{}", tracked.name);
     sandbox
+        .stack
         .gateway
         .requests()
         .iter()
@@ -1123,7 +1021,7 @@ async fn check_connection_secrets(
     models: &[AIModel],
     databases: &[ManagedDatabase],
 ) -> Vec<String> {
-    let secrets: Api<Secret> = Api::namespaced(sandbox.client.clone(), SOAK_NAMESPACE);
+    let secrets: Api<Secret> = Api::namespaced(sandbox.stack.client.clone(), SOAK_NAMESPACE);
     let mut violations = Vec::new();
     for model in models {
         let ready = model.status.as_ref().is_some_and(|s| {
@@ -1217,8 +1115,8 @@ async fn check_leaks(
         .iter()
         .map(|k| ("a provider key".to_string(), k.clone()))
         .collect();
-    secrets.push(("the gateway token".into(), sandbox.token.clone()));
-    let secret_api: Api<Secret> = Api::namespaced(sandbox.client.clone(), SOAK_NAMESPACE);
+    secrets.push(("the gateway token".into(), sandbox.stack.token.clone()));
+    let secret_api: Api<Secret> = Api::namespaced(sandbox.stack.client.clone(), SOAK_NAMESPACE);
     if let Ok(list) = secret_api.list(&ListParams::default()).await {
         for secret in list.items {
             for key in ["apiKey", "password", "uri"] {
@@ -1235,8 +1133,9 @@ async fn check_leaks(
     let all_logs = logs();
     let run_logs = all_logs.get(logs_before..).unwrap_or(&all_logs).to_string();
     places.push(("logs", run_logs));
-    let models: Api<AIModel> = Api::namespaced(sandbox.client.clone(), SOAK_NAMESPACE);
-    let databases: Api<ManagedDatabase> = Api::namespaced(sandbox.client.clone(), SOAK_NAMESPACE);
+    let models: Api<AIModel> = Api::namespaced(sandbox.stack.client.clone(), SOAK_NAMESPACE);
+    let databases: Api<ManagedDatabase> =
+        Api::namespaced(sandbox.stack.client.clone(), SOAK_NAMESPACE);
     let mut statuses = String::new();
     if let Ok(list) = models.list(&ListParams::default()).await {
         for model in list.items {
@@ -1251,12 +1150,12 @@ async fn check_leaks(
     places.push(("statuses", statuses));
     let mut events = String::new();
     let core_events: Api<k8s_openapi::api::core::v1::Event> =
-        Api::namespaced(sandbox.client.clone(), SOAK_NAMESPACE);
+        Api::namespaced(sandbox.stack.client.clone(), SOAK_NAMESPACE);
     if let Ok(list) = core_events.list(&ListParams::default()).await {
         events.push_str(&serde_json::to_string(&list.items).unwrap_or_default());
     }
     let new_events: Api<k8s_openapi::api::events::v1::Event> =
-        Api::namespaced(sandbox.client.clone(), SOAK_NAMESPACE);
+        Api::namespaced(sandbox.stack.client.clone(), SOAK_NAMESPACE);
     if let Ok(list) = new_events.list(&ListParams::default()).await {
         events.push_str(&serde_json::to_string(&list.items).unwrap_or_default());
     }

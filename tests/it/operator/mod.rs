@@ -9,17 +9,18 @@ mod steady_state;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, ObjectMeta, PostParams};
 use kube::{Client, Resource};
-use kube_sandbox::{ApiServer, ApiServerConfig};
+use kube_sandbox::ApiServer;
 use portico_api::{AIModel, CONDITION_READY, ManagedDatabase};
 use portico_gateway::{GatewayConfig, ReferenceGateway};
 use portico_gateway_client::{GatewayClient, GatewayClientConfig};
 use portico_operator::controller::gate::GatePolicy;
-use portico_operator::controller::{Context, OperatorConfig, RunError};
-use portico_operator::credentials::{GatewayToken, SecretRef};
+use portico_operator::controller::{Context, ContextBuilder, OperatorConfig, RunError};
+use portico_operator::credentials::SecretRef;
+use portico_testbed::stack::{Stack, StackBuilder};
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 use tokio::task::JoinHandle;
@@ -75,6 +76,8 @@ pub(crate) struct Env {
     pub client: Client,
     /// An admin client of the gateway for assertions (not the operator's).
     pub gateway_admin: GatewayClient,
+    /// Where the operator reads the gateway admin token.
+    pub token_secret: SecretRef,
     pub options: Options,
     operator: Option<Running>,
 }
@@ -95,37 +98,29 @@ impl Env {
 
     pub async fn start_with_gateway(options: Options, gateway: ReferenceGateway) -> Env {
         support::init();
-        let apiserver = ApiServer::start(ApiServerConfig::default())
+        // The stack the sandbox, the soak and the bench start, built the same way.
+        let stack = StackBuilder::new(SecretString::from(GATEWAY_TOKEN))
+            .running_gateway(gateway)
+            .install_crds(options.install_crds)
+            .namespace(NS)
+            .token_in_secret(SecretString::from(options.token_in_secret.clone()))
+            .start()
             .await
-            .expect("sandbox API server starts");
-        let client = apiserver.kube_client().expect("kube client");
-        if options.install_crds {
-            install_crds(&client).await;
-        }
-        for namespace in ["portico-system", NS] {
-            create_namespace(&client, namespace).await;
-        }
-        put_secret(
-            &client,
-            "portico-system",
-            "gateway-admin",
-            &[("token", &options.token_in_secret)],
-        )
-        .await;
-        let gateway_admin = GatewayClient::new(
-            GatewayClientConfig {
-                qps: 1000.0,
-                burst: 1000,
-                ..GatewayClientConfig::new(gateway.url())
-            },
-            SecretString::from(GATEWAY_TOKEN),
-        )
-        .expect("gateway admin client");
+            .expect("test stack starts");
+        let gateway_admin = stack.admin_client().expect("gateway admin client");
+        let Stack {
+            apiserver,
+            gateway,
+            client,
+            token_secret,
+            ..
+        } = stack;
         let mut env = Env {
             apiserver,
             gateway,
             client,
             gateway_admin,
+            token_secret,
             options,
             operator: None,
         };
@@ -135,7 +130,7 @@ impl Env {
         env
     }
 
-    /// The operator's context, as `portico run` would build it.
+    /// The operator's context, built as `portico run` builds it (metrics included).
     pub fn operator_context(&self) -> Arc<Context> {
         let config = OperatorConfig {
             namespace: None,
@@ -148,24 +143,19 @@ impl Env {
             },
             instance: "it".into(),
         };
-        let token = GatewayToken::watch(
+        ContextBuilder::new(
             self.client.clone(),
-            SecretRef {
-                namespace: "portico-system".into(),
-                name: "gateway-admin".into(),
-            },
-        );
-        let gateway = GatewayClient::new(
             GatewayClientConfig {
                 qps: self.options.gateway_qps,
                 burst: self.options.gateway_burst,
                 timeout: Duration::from_secs(5),
                 ..GatewayClientConfig::new(self.gateway.url())
             },
-            token.receiver(),
+            self.token_secret.clone(),
         )
-        .expect("operator's gateway client");
-        Arc::new(Context::new(self.client.clone(), gateway, token, config))
+        .config(config)
+        .build()
+        .expect("operator's context")
     }
 
     pub fn start_operator(&mut self) {
@@ -300,30 +290,6 @@ impl HasConditions for ManagedDatabase {
     }
     fn observed_generation(&self) -> Option<i64> {
         self.status.as_ref().and_then(|s| s.observed_generation)
-    }
-}
-
-pub(crate) async fn install_crds(client: &Client) {
-    portico_testbed::sandbox::install_crds(client)
-        .await
-        .expect("CRDs installed and established");
-}
-
-pub(crate) async fn create_namespace(client: &Client, name: &str) {
-    let namespace = Namespace {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            ..ObjectMeta::default()
-        },
-        ..Namespace::default()
-    };
-    match Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &namespace)
-        .await
-    {
-        Ok(_) => {}
-        Err(kube::Error::Api(status)) if status.code == 409 => {}
-        Err(error) => panic!("namespace {name} not created: {error}"),
     }
 }
 

@@ -1,5 +1,6 @@
-//! The connection Secret a custom resource's users read (endpoint and credentials): owned by the
-//! resource so garbage collection removes it, and written only when its contents differ.
+//! Writing the connection Secret a custom resource's users read (endpoint and credentials):
+//! owned by the resource so garbage collection removes it, and written only when its contents
+//! differ. Reading it is `credentials`'.
 
 use std::collections::BTreeMap;
 
@@ -8,6 +9,7 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client};
+
 use secrecy::{ExposeSecret, SecretString};
 
 /// Field manager Portico writes with.
@@ -25,18 +27,6 @@ pub struct ConnectionSecret {
     pub owner: OwnerReference,
     /// Keys and values; every value is treated as secret.
     pub entries: BTreeMap<String, SecretString>,
-}
-
-/// The Secret as it is now, if it exists.
-pub async fn fetch(client: &Client, namespace: &str, name: &str) -> kube::Result<Option<Secret>> {
-    Api::<Secret>::namespaced(client.clone(), namespace)
-        .get_opt(name)
-        .await
-}
-
-/// One key of an existing Secret.
-pub fn existing_value(secret: &Secret, key: &str) -> Option<SecretString> {
-    crate::credentials::secret_value(secret, key)
 }
 
 /// Writes the Secret unless `existing` already holds exactly these entries, the managed-by label

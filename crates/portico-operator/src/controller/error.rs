@@ -1,15 +1,19 @@
-//! Reconcile errors: one variant per step that can fail, each with the condition reason users
-//! see, whether retrying can help, and a category for metrics.
+//! Reconcile errors: one variant per step that can fail, each keeping its source, with the
+//! condition reason users see, whether retrying can help, and a category for metrics.
+//!
+//! Gateway failures arrive already classified ([`FailureCause`], next to the gateway error type):
+//! this file maps causes to reasons, and never looks at a status code.
 
 use std::time::Duration;
 
+use portico_gateway_client::{CallRecord, ErrorClass, FailureCause, GatewayError};
+
 use crate::credentials::CredentialsError;
-use portico_gateway_client::{CallRecord, ErrorClass, GatewayError, GatewayErrorKind};
 
 /// Why a reconcile did not complete.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
-    /// A referenced Secret or key is missing.
+    /// A referenced Secret or key is missing, or could not be read.
     #[error("failed to read provider credentials: {0}")]
     Credentials(#[source] CredentialsError),
     /// The spec passes the schema but cannot be sent to the gateway.
@@ -21,20 +25,37 @@ pub enum ReconcileError {
     /// The gateway reported the external object as failed.
     #[error("the gateway reports the object as failed: {0}")]
     ExternalFailed(String),
-    /// The connection Secret could not be read or written.
+    /// The connection Secret could not be read.
+    #[error("failed to read the connection secret: {0}")]
+    ConnectionSecretRead(#[source] kube::Error),
+    /// The connection Secret could not be written.
     #[error("failed to write the connection secret: {0}")]
-    ConnectionSecret(#[source] kube::Error),
+    ConnectionSecretWrite(#[source] kube::Error),
     /// The status could not be written.
     #[error("failed to update status: {0}")]
     Status(#[source] kube::Error),
     /// The finalizer could not be added or removed.
     #[error("failed to update the finalizer: {0}")]
-    Finalizer(String),
+    Finalizer(#[source] kube::Error),
 }
 
 impl From<GatewayError> for ReconcileError {
     fn from(error: GatewayError) -> Self {
         ReconcileError::Gateway(Box::new(error))
+    }
+}
+
+/// The `Synced` reason of a gateway failure of this cause.
+pub fn gateway_reason(cause: FailureCause) -> &'static str {
+    match cause {
+        FailureCause::NoToken | FailureCause::Unauthorized => "Unauthorized",
+        FailureCause::Invalid => "InvalidSpec",
+        FailureCause::Conflict => "Conflict",
+        FailureCause::NotFound => "NotFound",
+        FailureCause::RateLimited => "RateLimited",
+        FailureCause::Unavailable => "GatewayUnavailable",
+        FailureCause::Malformed => "GatewayMalformedResponse",
+        FailureCause::Rejected => "GatewayRejected",
     }
 }
 
@@ -45,26 +66,11 @@ impl ReconcileError {
             ReconcileError::Credentials(_) => "CredentialsMissing",
             ReconcileError::InvalidSpec(_) => "InvalidSpec",
             ReconcileError::ExternalFailed(_) => "ProvisioningFailed",
-            ReconcileError::ConnectionSecret(_)
+            ReconcileError::ConnectionSecretRead(_)
+            | ReconcileError::ConnectionSecretWrite(_)
             | ReconcileError::Status(_)
             | ReconcileError::Finalizer(_) => "KubernetesError",
-            ReconcileError::Gateway(error) => match error.kind() {
-                GatewayErrorKind::NoToken => "Unauthorized",
-                GatewayErrorKind::InvalidRequest(_) => "InvalidSpec",
-                GatewayErrorKind::Timeout | GatewayErrorKind::Connect(_) => "GatewayUnavailable",
-                GatewayErrorKind::MalformedResponse(_) => "GatewayMalformedResponse",
-                GatewayErrorKind::Status { status, .. } => match status {
-                    401 | 403 => "Unauthorized",
-                    409 => "Conflict",
-                    400 | 422 => "InvalidSpec",
-                    404 => "NotFound",
-                    429 => "RateLimited",
-                    // A success or redirect status the contract does not declare here: the
-                    // gateway answered outside its contract.
-                    100..=399 => "GatewayMalformedResponse",
-                    _ => "GatewayUnavailable",
-                },
-            },
+            ReconcileError::Gateway(error) => gateway_reason(error.cause()),
         }
     }
 
@@ -81,7 +87,8 @@ impl ReconcileError {
                 // A 404 where the object should exist: it will be recreated on the next pass.
                 ErrorClass::NotFound => Retry::After(None),
             },
-            ReconcileError::ConnectionSecret(_)
+            ReconcileError::ConnectionSecretRead(_)
+            | ReconcileError::ConnectionSecretWrite(_)
             | ReconcileError::Status(_)
             | ReconcileError::Finalizer(_) => Retry::After(None),
         }
@@ -101,7 +108,9 @@ impl ReconcileError {
             ReconcileError::Credentials(_) => "credentials",
             ReconcileError::InvalidSpec(_) => "validate",
             ReconcileError::Gateway(_) | ReconcileError::ExternalFailed(_) => "gateway",
-            ReconcileError::ConnectionSecret(_) => "connection_secret",
+            ReconcileError::ConnectionSecretRead(_) | ReconcileError::ConnectionSecretWrite(_) => {
+                "connection_secret"
+            }
             ReconcileError::Status(_) => "status",
             ReconcileError::Finalizer(_) => "finalizer",
         }
@@ -115,4 +124,142 @@ pub enum Retry {
     After(Option<Duration>),
     /// Terminal: wait for the spec, a referenced Secret or the token to change.
     OnChange,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use portico_gateway_client::GatewayErrorKind;
+
+    use super::*;
+
+    fn gateway_error(kind: GatewayErrorKind) -> ReconcileError {
+        let call = CallRecord {
+            operation: "upsertModel",
+            method: "PUT",
+            path: "/v1/namespaces/team-a/models/m".into(),
+            http_status: None,
+            trace_id: None,
+            limiter_wait: Duration::ZERO,
+            latency: Duration::ZERO,
+        };
+        GatewayError::new(kind, call).into()
+    }
+
+    fn status(status: u16, retry_after: Option<Duration>) -> ReconcileError {
+        gateway_error(GatewayErrorKind::Status {
+            status,
+            code: "x".into(),
+            message: "x".into(),
+            details: Vec::new(),
+            retry_after,
+        })
+    }
+
+    /// Status → reason → retry, for every class of status the gateway can answer.
+    #[test]
+    fn every_status_maps_to_one_reason_and_retry() {
+        let wait = Some(Duration::from_secs(4));
+        let cases: &[(u16, &str, Retry)] = &[
+            (200, "GatewayMalformedResponse", Retry::After(wait)),
+            (302, "GatewayMalformedResponse", Retry::After(wait)),
+            (400, "InvalidSpec", Retry::OnChange),
+            (401, "Unauthorized", Retry::OnChange),
+            (403, "Unauthorized", Retry::OnChange),
+            (404, "NotFound", Retry::After(None)),
+            (405, "GatewayRejected", Retry::OnChange),
+            (408, "GatewayUnavailable", Retry::After(wait)),
+            (409, "Conflict", Retry::OnChange),
+            // 410 Gone: NotFound for the class and for the reason alike.
+            (410, "NotFound", Retry::After(None)),
+            (422, "InvalidSpec", Retry::OnChange),
+            (429, "RateLimited", Retry::After(wait)),
+            (500, "GatewayUnavailable", Retry::After(wait)),
+            (502, "GatewayUnavailable", Retry::After(wait)),
+            (503, "GatewayUnavailable", Retry::After(wait)),
+            (504, "GatewayUnavailable", Retry::After(wait)),
+            (600, "GatewayMalformedResponse", Retry::After(wait)),
+        ];
+        for &(code, reason, retry) in cases {
+            let error = status(code, wait);
+            assert_eq!((error.reason(), error.retry()), (reason, retry), "{code}");
+            assert_eq!(error.category(), "gateway");
+            assert!(error.call().is_some());
+        }
+    }
+
+    #[test]
+    fn failures_without_a_status_map_to_one_reason_and_retry() {
+        let cases = [
+            (GatewayErrorKind::NoToken, "Unauthorized", Retry::OnChange),
+            (
+                GatewayErrorKind::InvalidRequest("bad".into()),
+                "InvalidSpec",
+                Retry::OnChange,
+            ),
+            (
+                GatewayErrorKind::Timeout,
+                "GatewayUnavailable",
+                Retry::After(None),
+            ),
+            (
+                GatewayErrorKind::Connect("refused".into()),
+                "GatewayUnavailable",
+                Retry::After(None),
+            ),
+            (
+                GatewayErrorKind::MalformedResponse("not json".into()),
+                "GatewayMalformedResponse",
+                Retry::After(None),
+            ),
+        ];
+        for (kind, reason, retry) in cases {
+            let error = gateway_error(kind);
+            assert_eq!((error.reason(), error.retry()), (reason, retry));
+        }
+    }
+
+    #[test]
+    fn kubernetes_failures_keep_their_source_and_say_what_failed() {
+        let api_error = || {
+            kube::Error::Api(
+                kube::core::Status::failure("secrets \"x\" is forbidden", "Forbidden")
+                    .with_code(403)
+                    .boxed(),
+            )
+        };
+        let read = ReconcileError::ConnectionSecretRead(api_error());
+        let write = ReconcileError::ConnectionSecretWrite(api_error());
+        let finalizer = ReconcileError::Finalizer(api_error());
+        assert!(
+            read.to_string()
+                .starts_with("failed to read the connection secret")
+        );
+        assert!(
+            write
+                .to_string()
+                .starts_with("failed to write the connection secret")
+        );
+        for error in [&read, &write, &finalizer] {
+            assert!(error.source().is_some(), "{error}");
+            assert_eq!(error.reason(), "KubernetesError");
+            assert_eq!(error.retry(), Retry::After(None));
+        }
+        assert_eq!(finalizer.category(), "finalizer");
+        assert_eq!(read.category(), "connection_secret");
+    }
+
+    #[test]
+    fn credential_failures_are_terminal_unless_the_api_failed() {
+        let missing = ReconcileError::Credentials(CredentialsError::SecretNotFound {
+            namespace: "ns".into(),
+            name: "key".into(),
+        });
+        assert_eq!(
+            (missing.reason(), missing.retry()),
+            ("CredentialsMissing", Retry::OnChange)
+        );
+        assert_eq!(missing.category(), "credentials");
+    }
 }

@@ -1,6 +1,7 @@
-//! The operator: one kube-runtime controller per kind, sharing a `Context`. Each reconcile runs
-//! the same steps: gate (is a gateway call due?) → finalizer → the kind's apply or cleanup →
-//! status. Failures become a `Synced=False` condition with a reason and a per-object backoff.
+//! The operator's controllers: one kube-runtime controller per kind, sharing a `Context`. Each
+//! reconcile runs the same frame: gate (is a gateway call due?) → finalizer → the kind's steps
+//! (dereference → plan → apply → update status, in `kinds`) or cleanup. Failures become a
+//! `Synced=False` condition with a reason and a per-object backoff.
 
 pub mod connection_secret;
 mod error;
@@ -8,10 +9,9 @@ pub mod gate;
 mod kinds;
 mod status;
 
-use std::collections::HashMap;
 use std::fmt::Debug;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
@@ -20,7 +20,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -29,147 +29,17 @@ use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-pub use error::{ReconcileError, Retry};
-use gate::{GatePolicy, Gates, Inputs, ObjectKey};
+pub use error::{ReconcileError, Retry, gateway_reason};
+use gate::{Inputs, ObjectKey};
 
-use crate::credentials::GatewayToken;
-use crate::metrics::{Metrics, ReconcileResult};
+pub use crate::context::{Context, ContextBuilder, OperatorConfig};
+use crate::metrics::ReconcileResult;
 use portico_api::{
     AIModel, EXTERNAL_NAME_ANNOTATION, FINALIZER, ManagedDatabase, PAUSED_ANNOTATION,
 };
-use portico_gateway_client::GatewayClient;
 
 /// The annotation `kubectl apply` stores the applied manifest in.
 const KUBECTL_LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
-
-/// Settings of the operator.
-#[derive(Debug, Clone)]
-pub struct OperatorConfig {
-    /// Watch one namespace, or all when `None`.
-    pub namespace: Option<String>,
-    /// Reconciles running at once, per kind.
-    pub concurrency: u16,
-    /// Timing of drift checks, backoff and terminal holds.
-    pub gate: GatePolicy,
-    /// Name the operator reports events as (e.g. the pod name).
-    pub instance: String,
-}
-
-impl Default for OperatorConfig {
-    fn default() -> Self {
-        Self {
-            namespace: None,
-            concurrency: 16,
-            gate: GatePolicy::default(),
-            instance: "portico".into(),
-        }
-    }
-}
-
-/// What every reconcile shares.
-pub struct Context {
-    /// Kubernetes client.
-    pub client: Client,
-    /// Gateway client (with its shared rate limiter).
-    pub gateway: GatewayClient,
-    /// The gateway admin token, kept current.
-    pub token: GatewayToken,
-    /// Per-object scheduling memory.
-    pub gates: Gates,
-    /// Settings.
-    pub config: OperatorConfig,
-    /// Metrics and readiness of this process.
-    pub metrics: Arc<Metrics>,
-    reporter: Reporter,
-    /// `resourceVersion` of referenced Secrets, as last seen by the Secret watch or a read:
-    /// a drift check compares it with what status says the gateway received, instead of
-    /// reading the Secret every poll interval.
-    secret_versions: Mutex<HashMap<(String, String), String>>,
-}
-
-impl Context {
-    /// A context for the given clients and settings.
-    pub fn new(
-        client: Client,
-        gateway: GatewayClient,
-        token: GatewayToken,
-        config: OperatorConfig,
-    ) -> Self {
-        let reporter = Reporter {
-            controller: "portico".into(),
-            instance: Some(config.instance.clone()),
-        };
-        Self {
-            reporter,
-            secret_versions: Mutex::default(),
-            gates: Gates::new(config.gate),
-            client,
-            gateway,
-            token,
-            config,
-            metrics: Arc::new(Metrics::new()),
-        }
-    }
-
-    /// The same context, reporting to `metrics` (whose gateway series the gateway client
-    /// should have been built with).
-    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
-        self.metrics = metrics;
-        self
-    }
-
-    /// Records an object's first transition to Ready since its creation.
-    pub(crate) fn observe_ready<K: Kind>(&self, obj: &K) {
-        let Some(created) = obj.meta().creation_timestamp.as_ref() else {
-            return;
-        };
-        let age = jiff::Timestamp::now().duration_since(created.0);
-        if let Ok(age) = Duration::try_from(age) {
-            self.metrics.controller.observe_ready(K::KIND, age);
-        }
-    }
-
-    fn api<K>(&self, namespace: &str) -> Api<K>
-    where
-        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
-    {
-        Api::namespaced(self.client.clone(), namespace)
-    }
-
-    /// A recorder per event, on purpose: kube-runtime's recorder folds a repeated reason for
-    /// the same object (within six minutes) into a series that keeps the *first* note — which
-    /// would hide the trace id of the latest call — and caches every event it sent meanwhile.
-    fn recorder(&self) -> Recorder {
-        Recorder::new(self.client.clone(), self.reporter.clone())
-    }
-
-    fn versions(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), String>> {
-        // A poisoned map is still a set of hints; a wrong hint costs one Secret read.
-        self.secret_versions
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// The last seen `resourceVersion` of a referenced Secret, if known.
-    pub(crate) fn secret_version(&self, namespace: &str, name: &str) -> Option<String> {
-        self.versions()
-            .get(&(namespace.to_owned(), name.to_owned()))
-            .cloned()
-    }
-
-    /// Remembers a referenced Secret's `resourceVersion` (from a read or a watch event).
-    pub(crate) fn note_secret_version(&self, namespace: &str, name: &str, version: Option<&str>) {
-        let key = (namespace.to_owned(), name.to_owned());
-        match version {
-            Some(version) => {
-                self.versions().insert(key, version.to_owned());
-            }
-            None => {
-                self.versions().remove(&key);
-            }
-        }
-    }
-}
 
 /// Why the operator could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -260,16 +130,24 @@ pub(crate) trait Kind:
 {
     /// Kind name, e.g. `AIModel`.
     const KIND: &'static str;
+    /// The kind's status type.
+    type Status: status::CommonStatus + Send + Sync;
+    /// The status, if the object has one yet.
+    fn status(&self) -> Option<&Self::Status>;
     /// The phase its status shows, if any.
-    fn phase(&self) -> Option<portico_api::Phase>;
+    fn phase(&self) -> Option<portico_api::Phase> {
+        self.status().and_then(status::CommonStatus::phase)
+    }
+    /// Whether status says the current generation is in sync (Ready, Synced, observed).
+    fn in_sync(&self) -> bool {
+        status::in_sync(self.status(), self.meta().generation)
+    }
     /// Secrets in the object's namespace (other than its connection Secret) whose change must
     /// re-run it.
     fn referenced_secrets(&self) -> Vec<&str>;
     /// The `resourceVersion` of referenced Secret `name` that the gateway last received, as
     /// status records it (`None`: not known, so any version counts as a change).
     fn secret_version_sent(&self, name: &str) -> Option<&str>;
-    /// Whether status says the current generation is in sync (Ready, Synced, observed).
-    fn in_sync(&self) -> bool;
     /// Brings the gateway object and the connection Secret to the spec.
     fn apply(
         obj: Arc<Self>,
@@ -283,12 +161,6 @@ pub(crate) trait Kind:
         ctx: Arc<Context>,
         scope: &Scope,
     ) -> impl Future<Output = Result<Option<Action>, ReconcileError>> + Send;
-    /// Records a failure in status (when it changes it) and emits an event on a new reason.
-    fn record_failure(
-        obj: Arc<Self>,
-        ctx: Arc<Context>,
-        error: &ReconcileError,
-    ) -> impl Future<Output = Result<(), kube::Error>> + Send;
 }
 
 /// Identity and helpers of the object being reconciled.
@@ -493,7 +365,7 @@ async fn set_finalizer<K: Kind>(
         Ok(_) => Ok(()),
         // Already gone: nothing left to hold.
         Err(kube::Error::Api(status)) if status.code == 404 && !present => Ok(()),
-        Err(error) => Err(ReconcileError::Finalizer(error.to_string())),
+        Err(error) => Err(ReconcileError::Finalizer(error)),
     }
 }
 
@@ -524,7 +396,7 @@ async fn handle_failure<K: Kind>(
         retry_in_ms = wait.as_millis() as u64,
         "reconcile failed"
     );
-    if let Err(status_error) = K::record_failure(obj, ctx, &error).await {
+    if let Err(status_error) = kinds::record_failure(&*obj, &ctx, &error).await {
         tracing::warn!(error = %status_error, "failed to record the failure in status");
     }
     Action::requeue(wait)

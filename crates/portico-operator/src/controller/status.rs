@@ -20,6 +20,7 @@ const MAX_MESSAGE_CHARS: usize = 1024;
 pub(crate) trait CommonStatus: Default + Clone + PartialEq + Serialize {
     fn conditions(&self) -> &[Condition];
     fn conditions_mut(&mut self) -> &mut Vec<Condition>;
+    fn phase(&self) -> Option<Phase>;
     fn phase_mut(&mut self) -> &mut Option<Phase>;
     fn last_operation_mut(&mut self) -> &mut Option<LastOperation>;
     fn observed_generation(&self) -> Option<i64>;
@@ -33,6 +34,9 @@ macro_rules! common_status {
             }
             fn conditions_mut(&mut self) -> &mut Vec<Condition> {
                 &mut self.conditions
+            }
+            fn phase(&self) -> Option<Phase> {
+                self.phase
             }
             fn phase_mut(&mut self) -> &mut Option<Phase> {
                 &mut self.phase

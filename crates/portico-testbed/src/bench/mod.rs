@@ -13,14 +13,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::{Namespace, Secret};
-use kube::api::{Api, ObjectMeta, PostParams};
+use kube::api::{Api, PostParams};
 use kube::runtime::watcher;
-use secrecy::ExposeSecret;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 
 use kube_sandbox::{ApiServer, ApiServerConfig, StatsSnapshot};
+
+use crate::stack::{Stack, StackBuilder, put_secret};
 use portico_api::{AIModel, CONDITION_READY};
 use portico_gateway::{GatewayConfig, ReferenceGateway, Stats as GatewayStats};
 pub use timing::{ReconcileStats, ReconcileTimes};
@@ -233,9 +233,7 @@ impl OperatorProcess {
 /// The sandbox, the watcher of readiness and the operator.
 struct Bench<'a> {
     args: &'a BenchArgs,
-    apiserver: ApiServer,
-    gateway: ReferenceGateway,
-    client: kube::Client,
+    stack: Stack,
     ready: tokio::sync::watch::Receiver<usize>,
     operator: Option<OperatorProcess>,
 }
@@ -329,42 +327,29 @@ impl<'a> Bench<'a> {
     async fn start(args: &'a BenchArgs) -> anyhow::Result<Bench<'a>> {
         let mut gateway_config = GatewayConfig::new(operator_child::gateway_token());
         gateway_config.rate_limit = args.rate_limit();
-        let gateway = ReferenceGateway::start(gateway_config).await?;
-        let apiserver = ApiServer::start(ApiServerConfig {
-            // Every object changes a handful of times while converging; a history that holds
-            // all of it keeps a slow watcher from being sent back to relist (410 Gone).
-            history_limit: (args.count * 20).max(20_000),
-            ..ApiServerConfig::default()
-        })
-        .await?;
-        let client = apiserver.kube_client()?;
-        crate::sandbox::install_crds(&client).await?;
-        for namespace in [operator_child::TOKEN_SECRET_NAMESPACE, NAMESPACE] {
-            create_namespace(&client, namespace).await?;
-        }
-        let token = operator_child::gateway_token();
-        create_secret(
-            &client,
-            operator_child::TOKEN_SECRET_NAMESPACE,
-            operator_child::TOKEN_SECRET_NAME,
-            "token",
-            token.expose_secret(),
-        )
-        .await?;
-        create_secret(
-            &client,
+        let stack = StackBuilder::new(operator_child::gateway_token())
+            .gateway(gateway_config)
+            .apiserver(ApiServerConfig {
+                // Every object changes a handful of times while converging; a history that
+                // holds all of it keeps a slow watcher from being sent back to relist (410).
+                history_limit: (args.count * 20).max(20_000),
+                ..ApiServerConfig::default()
+            })
+            .namespace(NAMESPACE)
+            .start()
+            .await?;
+        put_secret(
+            &stack.client,
             NAMESPACE,
             "provider-key",
             "apiKey",
             "sk-bench-provider-key",
         )
         .await?;
-        let ready = watch_readiness(&client);
+        let ready = watch_readiness(&stack.client);
         Ok(Bench {
             args,
-            apiserver,
-            gateway,
-            client,
+            stack,
             ready,
             operator: None,
         })
@@ -372,23 +357,23 @@ impl<'a> Bench<'a> {
 
     fn counters(&self) -> Counters {
         Counters {
-            gateway: self.gateway.stats(),
-            apiserver: self.apiserver.stats(),
+            gateway: self.stack.gateway.stats(),
+            apiserver: self.stack.apiserver.stats(),
         }
     }
 
     /// Starts an operator process and waits until its watches are open.
     async fn start_operator(&mut self) -> anyhow::Result<()> {
         let watches = |bench: &Self| {
-            let stats = bench.apiserver.stats();
+            let stats = bench.stack.apiserver.stats();
             stats.count("watch", "aimodels.portico.dev")
                 + stats.count("watch", "manageddatabases.portico.dev")
         };
         let before = watches(self);
         self.operator = Some(OperatorProcess::spawn(
             self.args,
-            &self.apiserver,
-            &self.gateway,
+            &self.stack.apiserver,
+            &self.stack.gateway,
         )?);
         wait_for(
             "the operator to open its watches",
@@ -404,7 +389,7 @@ impl<'a> Bench<'a> {
     }
 
     async fn create_models(&self) -> anyhow::Result<()> {
-        let api: Api<AIModel> = Api::namespaced(self.client.clone(), NAMESPACE);
+        let api: Api<AIModel> = Api::namespaced(self.stack.client.clone(), NAMESPACE);
         futures::stream::iter(0..self.args.count)
             .map(|index| {
                 let api = api.clone();
@@ -424,10 +409,10 @@ impl<'a> Bench<'a> {
     /// published after the status write that makes an object Ready).
     async fn settle(&self) {
         let deadline = Instant::now() + Duration::from_secs(15);
-        let mut last = self.apiserver.stats().total_write_requests();
+        let mut last = self.stack.apiserver.stats().total_write_requests();
         while Instant::now() < deadline {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            let now = self.apiserver.stats().total_write_requests();
+            let now = self.stack.apiserver.stats().total_write_requests();
             if now == last {
                 return;
             }
@@ -648,7 +633,7 @@ impl<'a> Bench<'a> {
             let mut peak_per_second = 0u64;
             loop {
                 let gets = Counters {
-                    gateway: self.gateway.stats(),
+                    gateway: self.stack.gateway.stats(),
                     apiserver: StatsSnapshot::default(),
                 }
                 .gateway_calls("getModel");
@@ -796,42 +781,6 @@ async fn wait_for<T>(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-async fn create_namespace(client: &kube::Client, name: &str) -> anyhow::Result<()> {
-    let namespace = Namespace {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            ..ObjectMeta::default()
-        },
-        ..Namespace::default()
-    };
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &namespace)
-        .await?;
-    Ok(())
-}
-
-async fn create_secret(
-    client: &kube::Client,
-    namespace: &str,
-    name: &str,
-    key: &str,
-    value: &str,
-) -> anyhow::Result<()> {
-    let secret = Secret {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            namespace: Some(namespace.into()),
-            ..ObjectMeta::default()
-        },
-        string_data: Some([(key.to_string(), value.to_string())].into()),
-        ..Secret::default()
-    };
-    Api::<Secret>::namespaced(client.clone(), namespace)
-        .create(&PostParams::default(), &secret)
-        .await?;
-    Ok(())
 }
 
 fn secs(duration: Duration) -> f64 {

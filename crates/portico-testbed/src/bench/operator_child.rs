@@ -14,14 +14,14 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
 use super::timing::ReconcileTimes;
-use portico_gateway_client::{GatewayClient, GatewayClientConfig};
+use portico_gateway_client::GatewayClientConfig;
 use portico_operator::controller::gate::GatePolicy;
-use portico_operator::controller::{Context, OperatorConfig};
-use portico_operator::credentials::{GatewayToken, SecretRef};
+use portico_operator::controller::{Context, ContextBuilder, OperatorConfig};
+use portico_operator::credentials::SecretRef;
 
 /// Namespace and name of the Secret holding the gateway admin token.
-pub(crate) const TOKEN_SECRET_NAMESPACE: &str = "portico-system";
-pub(crate) const TOKEN_SECRET_NAME: &str = "gateway-admin";
+pub(crate) const TOKEN_SECRET_NAMESPACE: &str = crate::stack::GATEWAY_TOKEN_SECRET.0;
+pub(crate) const TOKEN_SECRET_NAME: &str = crate::stack::GATEWAY_TOKEN_SECRET.1;
 
 /// What the child needs to know.
 #[derive(Debug, Clone)]
@@ -55,22 +55,16 @@ fn context(settings: &ChildSettings) -> anyhow::Result<Arc<Context>> {
         .parse()
         .context("failed to parse the API server url")?;
     let client = kube::Client::try_from(kube::Config::new(uri))?;
-    let token = GatewayToken::watch(
-        client.clone(),
-        SecretRef {
-            namespace: TOKEN_SECRET_NAMESPACE.into(),
-            name: TOKEN_SECRET_NAME.into(),
-        },
-    );
-    let gateway = GatewayClient::new(
-        GatewayClientConfig {
-            qps: settings.gateway_qps,
-            burst: settings.gateway_burst,
-            timeout: Duration::from_secs(30),
-            ..GatewayClientConfig::new(settings.gateway_url.clone())
-        },
-        token.receiver(),
-    )?;
+    let gateway = GatewayClientConfig {
+        qps: settings.gateway_qps,
+        burst: settings.gateway_burst,
+        timeout: Duration::from_secs(30),
+        ..GatewayClientConfig::new(settings.gateway_url.clone())
+    };
+    let token_secret = SecretRef {
+        namespace: TOKEN_SECRET_NAMESPACE.into(),
+        name: TOKEN_SECRET_NAME.into(),
+    };
     let config = OperatorConfig {
         namespace: None,
         concurrency: settings.concurrency.max(1),
@@ -80,7 +74,9 @@ fn context(settings: &ChildSettings) -> anyhow::Result<Arc<Context>> {
         },
         instance: "bench".into(),
     };
-    Ok(Arc::new(Context::new(client, gateway, token, config)))
+    Ok(ContextBuilder::new(client, gateway, token_secret)
+        .config(config)
+        .build()?)
 }
 
 /// Runs the operator until stdin closes.

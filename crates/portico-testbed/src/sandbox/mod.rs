@@ -1,31 +1,24 @@
-//! The sandbox: a Kubernetes-API-compatible server, the reference gateway and the operator in
-//! one process, for a newcomer's first run, the integration tests and the benchmarks. Never
-//! imported by the operator's own code paths.
+//! `portico sandbox`: the test stack (Kubernetes-API-compatible server, gateway, CRDs, token
+//! Secret) and the operator in one process, with a kubeconfig for kubectl; `--demo` walks the
+//! whole story and exits. A development tool: never in the operator's image.
 
-use kube_sandbox as apiserver;
 mod demo;
-use portico_gateway as gateway;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use k8s_openapi::api::core::v1::{Namespace, Secret};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, ObjectMeta, Patch, PatchParams};
+use kube_sandbox as apiserver;
+use portico_gateway as gateway;
+use portico_operator::controller::OperatorConfig;
+use portico_operator::controller::gate::GatePolicy;
 use rand::Rng;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
-use portico_gateway_client::{GatewayClient, GatewayClientConfig};
-use portico_operator::controller::gate::GatePolicy;
-use portico_operator::controller::{Context, OperatorConfig};
-use portico_operator::credentials::{GatewayToken, SecretRef};
-
-/// Namespace and name of the Secret holding the sandbox gateway's admin token.
-pub const GATEWAY_TOKEN_SECRET: (&str, &str) = ("portico-system", "gateway-admin");
+use crate::stack::StackBuilder;
+pub use crate::stack::{GATEWAY_TOKEN_SECRET, install_crds};
 
 /// Flags of `portico sandbox`.
 #[derive(Debug, Clone, clap::Args)]
@@ -109,56 +102,45 @@ async fn run_sandbox(args: SandboxArgs) -> anyhow::Result<()> {
         history_limit: args.watch_history,
         ..apiserver::ApiServerConfig::default()
     };
-    let server = apiserver::ApiServer::start(config)
-        .await
-        .context("failed to start the API server")?;
-    server.write_kubeconfig(&args.kubeconfig)?;
-    let kubeconfig = std::fs::canonicalize(&args.kubeconfig).unwrap_or(args.kubeconfig.clone());
-
     if args.apiserver_only {
+        let server = apiserver::ApiServer::start(config)
+            .await
+            .context("failed to start the API server")?;
+        server.write_kubeconfig(&args.kubeconfig)?;
+        let kubeconfig = std::fs::canonicalize(&args.kubeconfig).unwrap_or(args.kubeconfig.clone());
         println!("sandbox ready: kubeconfig={}", kubeconfig.display());
         wait_for_signal().await?;
         server.shutdown().await;
         return Ok(());
     }
 
-    let client = server.kube_client()?;
-    install_crds(&client).await?;
     let token = SecretString::from(random_token());
-    write_token_secret(&client, &token).await?;
     let mut gateway_config = gateway::GatewayConfig::new(token.clone());
     gateway_config.listen = args.gateway_listen;
     gateway_config.provision_delay = args.provision_delay;
-    let reference_gateway = match &args.postgres_url {
-        Some(url) => gateway::ReferenceGateway::start_with_postgres(gateway_config, url).await?,
-        None => gateway::ReferenceGateway::start(gateway_config).await?,
-    };
-    let gateway_url = reference_gateway.url();
-
-    let token_watch = GatewayToken::watch(
-        client.clone(),
-        SecretRef {
-            namespace: GATEWAY_TOKEN_SECRET.0.into(),
-            name: GATEWAY_TOKEN_SECRET.1.into(),
-        },
-    );
-    let gateway_client = GatewayClient::new(
-        GatewayClientConfig::new(gateway_url.clone()),
-        token_watch.receiver(),
-    )?;
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        gateway_client,
-        token_watch,
-        OperatorConfig {
+    let stack = StackBuilder::new(token);
+    let stack = match &args.postgres_url {
+        Some(url) => stack.gateway_with_postgres(gateway_config, url.clone()),
+        None => stack.gateway(gateway_config),
+    }
+    .apiserver(config)
+    .start()
+    .await?;
+    stack.apiserver.write_kubeconfig(&args.kubeconfig)?;
+    let kubeconfig = std::fs::canonicalize(&args.kubeconfig).unwrap_or(args.kubeconfig.clone());
+    let client = stack.client.clone();
+    let gateway_url = stack.gateway.url();
+    let ctx = stack
+        .context_builder(stack.gateway_client_config())
+        .config(OperatorConfig {
             gate: GatePolicy {
                 poll_interval: args.poll_interval,
                 ..GatePolicy::default()
             },
             instance: "sandbox".into(),
             ..OperatorConfig::default()
-        },
-    ));
+        })
+        .build()?;
     let shutdown = CancellationToken::new();
     let mut operator = tokio::spawn(portico_operator::controller::run(ctx, shutdown.clone()));
 
@@ -193,8 +175,7 @@ async fn run_sandbox(args: SandboxArgs) -> anyhow::Result<()> {
     };
     shutdown.cancel();
     if operator.is_finished() {
-        reference_gateway.shutdown().await;
-        server.shutdown().await;
+        stack.shutdown().await;
         return result;
     }
     match tokio::time::timeout(Duration::from_secs(30), operator).await {
@@ -203,82 +184,8 @@ async fn run_sandbox(args: SandboxArgs) -> anyhow::Result<()> {
         Ok(Err(error)) => eprintln!("portico: the operator task failed: {error}"),
         Err(_) => eprintln!("portico: the operator did not stop within 30s"),
     }
-    reference_gateway.shutdown().await;
-    server.shutdown().await;
+    stack.shutdown().await;
     result
-}
-
-/// Installs (server-side applies) Portico's CRDs and waits until each is `Established`.
-pub async fn install_crds(client: &kube::Client) -> anyhow::Result<()> {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in portico_api::crds() {
-        let name = crd.metadata.name.clone().unwrap_or_default();
-        api.patch(
-            &name,
-            &PatchParams::apply("portico-sandbox").force(),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .with_context(|| format!("failed to install CRD {name}"))?;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let established = api
-                .get(&name)
-                .await?
-                .status
-                .and_then(|status| status.conditions)
-                .is_some_and(|conditions| {
-                    conditions
-                        .iter()
-                        .any(|c| c.type_ == "Established" && c.status == "True")
-                });
-            if established {
-                break;
-            }
-            anyhow::ensure!(
-                tokio::time::Instant::now() < deadline,
-                "CRD {name} was not established within 10s"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-    Ok(())
-}
-
-async fn write_token_secret(client: &kube::Client, token: &SecretString) -> anyhow::Result<()> {
-    let (namespace, name) = GATEWAY_TOKEN_SECRET;
-    let namespace_object = Namespace {
-        metadata: ObjectMeta {
-            name: Some(namespace.into()),
-            ..ObjectMeta::default()
-        },
-        ..Namespace::default()
-    };
-    let params = PatchParams::apply("portico-sandbox").force();
-    Api::<Namespace>::all(client.clone())
-        .patch(namespace, &params, &Patch::Apply(&namespace_object))
-        .await
-        .context("failed to create namespace portico-system")?;
-    let secret = Secret {
-        metadata: ObjectMeta {
-            name: Some(name.into()),
-            namespace: Some(namespace.into()),
-            ..ObjectMeta::default()
-        },
-        data: Some(
-            [(
-                portico_operator::credentials::GATEWAY_TOKEN_KEY.to_string(),
-                k8s_openapi::ByteString(token.expose_secret().as_bytes().to_vec()),
-            )]
-            .into(),
-        ),
-        ..Secret::default()
-    };
-    Api::<Secret>::namespaced(client.clone(), namespace)
-        .patch(name, &params, &Patch::Apply(&secret))
-        .await
-        .context("failed to store the gateway token Secret")?;
-    Ok(())
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

@@ -1,19 +1,23 @@
-//! The two kinds' reconcile steps, and what they share: reading credentials with their Secret's
-//! version, connection-Secret names, and the failure bookkeeping.
+//! The two kinds' reconcile steps (each kind: dereference → plan → apply → update status, the
+//! plan a pure function in its `plan.rs`), and what both share, written once: connection-Secret
+//! naming, reading and writing; the Ready tail; the Orphan cleanup; failure recording.
 
 mod ai_model;
 mod managed_database;
 
-use std::sync::Arc;
+use std::time::Instant;
 
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
-
-use super::status::{self, CommonStatus};
-use super::{Context, Kind, ReconcileError, Retry, publish};
-use crate::credentials::CredentialsError;
 use portico_api::{CONDITION_READY, CONDITION_SYNCED, ConnectionSecretRef, Phase};
+use portico_gateway_client::CallRecord;
+
+use super::connection_secret::{self, ConnectionSecret};
+use super::status::{self, CommonStatus, is_ready};
+use super::{Context, Kind, ReconcileError, Retry, Scope, publish};
 
 /// Name of the connection Secret: `writeConnectionSecretToRef.name`, else `<name>-conn`.
 fn connection_secret_name<K: Resource>(obj: &K, reference: Option<&ConnectionSecretRef>) -> String {
@@ -30,50 +34,120 @@ fn owner_reference<K: Kind>(obj: &K) -> Result<OwnerReference, ReconcileError> {
     })
 }
 
-/// Reads a provider credential and the `resourceVersion` of the Secret it came from.
-async fn read_credential(
+/// The connection Secret as it is now.
+async fn read_connection_secret(
     ctx: &Context,
     namespace: &str,
     name: &str,
-    key: &str,
-) -> Result<(secrecy::SecretString, Option<String>), ReconcileError> {
-    let secret = super::connection_secret::fetch(&ctx.client, namespace, name)
+) -> Result<Option<Secret>, ReconcileError> {
+    crate::credentials::read_secret(&ctx.client, namespace, name)
         .await
-        .map_err(|source| {
-            ReconcileError::Credentials(CredentialsError::Kube {
-                namespace: namespace.into(),
-                name: name.into(),
-                source,
-            })
-        })?
-        .ok_or_else(|| {
-            ReconcileError::Credentials(CredentialsError::SecretNotFound {
-                namespace: namespace.into(),
-                name: name.into(),
-            })
-        })?;
-    let value = crate::credentials::secret_value(&secret, key).ok_or_else(|| {
-        ReconcileError::Credentials(CredentialsError::KeyMissing {
-            namespace: namespace.into(),
-            name: name.into(),
-            key: key.into(),
-        })
-    })?;
-    Ok((value, secret.resource_version()))
+        .map_err(ReconcileError::ConnectionSecretRead)
+}
+
+/// Writes the connection Secret unless `existing` already holds exactly `desired`; returns
+/// whether it wrote.
+async fn write_connection_secret(
+    ctx: &Context,
+    desired: &ConnectionSecret,
+    existing: Option<&Secret>,
+) -> Result<bool, ReconcileError> {
+    connection_secret::ensure(&ctx.client, desired, existing)
+        .await
+        .map_err(ReconcileError::ConnectionSecretWrite)
+}
+
+/// Writes the status when it differs from what the object shows.
+async fn write_status<K: Kind>(
+    ctx: &Context,
+    scope: &Scope,
+    current: Option<&K::Status>,
+    desired: &K::Status,
+) -> Result<(), ReconcileError> {
+    let api = ctx.api::<K>(&scope.namespace);
+    status::write_if_changed(&api, &scope.name, current, desired)
+        .await
+        .map(|_| ())
+        .map_err(ReconcileError::Status)
+}
+
+/// What the Ready tail writes and tells.
+struct ReadyOutcome<'a, S> {
+    /// Status as the object shows it.
+    current: Option<&'a S>,
+    /// Status with the kind's outputs filled in.
+    status: S,
+    /// The last gateway write of this reconcile, if any.
+    last_write: Option<&'a CallRecord>,
+    /// The `Ready` condition's message.
+    message: String,
+    /// The `Provisioned` event's note, when the object becomes Ready now.
+    provisioned_note: Option<String>,
+}
+
+/// The shared Ready tail: phase, `Synced` and `Ready` conditions, one status write when it
+/// changed, the time-to-Ready metric and a `Provisioned` or `Updated` event, then the next drift
+/// check.
+async fn finish_ready<K: Kind>(
+    obj: &K,
+    ctx: &Context,
+    scope: &Scope,
+    outcome: ReadyOutcome<'_, K::Status>,
+) -> Result<Action, ReconcileError> {
+    let ReadyOutcome {
+        current,
+        mut status,
+        last_write,
+        message,
+        provisioned_note,
+    } = outcome;
+    let was_ready = current.is_some_and(is_ready);
+    *status.phase_mut() = Some(Phase::Ready);
+    status::set_synced(&mut status, last_write, scope.generation);
+    status::set(
+        &mut status,
+        CONDITION_READY,
+        true,
+        "Available",
+        &message,
+        scope.generation,
+    );
+    write_status::<K>(ctx, scope, current, &status).await?;
+    if !was_ready {
+        ctx.observe_ready(obj);
+        if let Some(note) = provisioned_note {
+            publish(ctx, obj, EventType::Normal, "Provisioned", note).await;
+        }
+    } else if let Some(call) = last_write {
+        publish(ctx, obj, EventType::Normal, "Updated", call.to_string()).await;
+    }
+    let wait = ctx
+        .gates
+        .record_success(scope.key.clone(), scope.inputs, Instant::now());
+    Ok(Action::requeue(wait))
+}
+
+/// The shared Orphan cleanup: the gateway object stays; the finalizer may go.
+async fn orphan<K: Kind>(obj: &K, ctx: &Context, what: &str) -> Option<Action> {
+    publish(
+        ctx,
+        obj,
+        EventType::Normal,
+        "Orphaned",
+        format!("deletionPolicy is Orphan: the gateway {what} is left in place"),
+    )
+    .await;
+    None
 }
 
 /// Shared failure bookkeeping: `Synced=False` with the reason and the call, `Ready=False` unless
 /// the external object is still usable, the phase, and a Warning event when the reason is new.
-async fn record_failure<K, S>(
+pub(super) async fn record_failure<K: Kind>(
     obj: &K,
     ctx: &Context,
-    current: Option<&S>,
     error: &ReconcileError,
-) -> Result<(), kube::Error>
-where
-    K: Kind,
-    S: CommonStatus,
-{
+) -> Result<(), kube::Error> {
+    let current = obj.status();
     let mut status = current.cloned().unwrap_or_default();
     let generation = obj.meta().generation.unwrap_or_default();
     let reason = error.reason();
@@ -102,12 +176,7 @@ where
     }
     let deleting = obj.meta().deletion_timestamp.is_some();
     let phase = status.phase_mut();
-    *phase = Some(match (deleting, error.retry(), *phase) {
-        (true, _, _) => Phase::Deleting,
-        (false, Retry::OnChange, _) => Phase::Failed,
-        (false, Retry::After(_), Some(existing)) => existing,
-        (false, Retry::After(_), None) => Phase::Pending,
-    });
+    *phase = Some(failure_phase(deleting, error.retry(), *phase));
     let api = ctx.api::<K>(&obj.namespace().unwrap_or_default());
     status::write_if_changed(&api, &obj.name_any(), current, &status).await?;
     if reason_is_new {
@@ -116,31 +185,41 @@ where
     Ok(())
 }
 
-/// Records a failure for any kind (the trait's entry point).
-pub(super) async fn record_failure_for<K: Kind + HasStatus>(
-    obj: Arc<K>,
-    ctx: Arc<Context>,
-    error: &ReconcileError,
-) -> Result<(), kube::Error> {
-    record_failure(&*obj, &ctx, obj.status_ref(), error).await
-}
-
-/// Access to a kind's status.
-pub(super) trait HasStatus {
-    type Status: CommonStatus;
-    fn status_ref(&self) -> Option<&Self::Status>;
-}
-
-impl HasStatus for portico_api::AIModel {
-    type Status = portico_api::AIModelStatus;
-    fn status_ref(&self) -> Option<&Self::Status> {
-        self.status.as_ref()
+/// The phase a failure leaves: Deleting while deleting, Failed when only a change can help,
+/// otherwise what it was (Pending for a new object).
+fn failure_phase(deleting: bool, retry: Retry, current: Option<Phase>) -> Phase {
+    match (deleting, retry, current) {
+        (true, _, _) => Phase::Deleting,
+        (false, Retry::OnChange, _) => Phase::Failed,
+        (false, Retry::After(_), Some(existing)) => existing,
+        (false, Retry::After(_), None) => Phase::Pending,
     }
 }
 
-impl HasStatus for portico_api::ManagedDatabase {
-    type Status = portico_api::ManagedDatabaseStatus;
-    fn status_ref(&self) -> Option<&Self::Status> {
-        self.status.as_ref()
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn failure_phase_table() {
+        let later = Retry::After(Some(Duration::from_secs(1)));
+        let cases = [
+            (true, Retry::OnChange, Some(Phase::Ready), Phase::Deleting),
+            (true, later, None, Phase::Deleting),
+            (false, Retry::OnChange, Some(Phase::Ready), Phase::Failed),
+            (false, Retry::OnChange, None, Phase::Failed),
+            (false, later, Some(Phase::Ready), Phase::Ready),
+            (false, later, Some(Phase::Provisioning), Phase::Provisioning),
+            (false, later, None, Phase::Pending),
+        ];
+        for (deleting, retry, current, expected) in cases {
+            assert_eq!(
+                failure_phase(deleting, retry, current),
+                expected,
+                "{deleting} {retry:?} {current:?}"
+            );
+        }
     }
 }

@@ -4,6 +4,7 @@ use std::cmp::Ordering;
 
 use serde_json::Value;
 
+use super::super::served_api::compare_versions;
 use super::fixtures::{all_types, body_json};
 use super::*;
 

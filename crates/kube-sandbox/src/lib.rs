@@ -20,6 +20,7 @@ pub mod protobuf;
 pub mod registry;
 pub mod schema;
 pub mod selector;
+mod served_api;
 pub mod store;
 pub mod strategic;
 pub mod table;

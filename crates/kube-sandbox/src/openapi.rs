@@ -30,8 +30,8 @@ use schemars::JsonSchema;
 use schemars::generate::{SchemaGenerator, SchemaSettings};
 use serde_json::{Map, Value, json};
 
-use super::discovery::{DiscoveryResponse, GIT_VERSION, groups};
 use super::registry::ResourceType;
+use super::served_api::{DiscoveryResponse, GIT_VERSION, groups};
 
 const SCHEMA_PREFIX: &str = "#/components/schemas/";
 const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";

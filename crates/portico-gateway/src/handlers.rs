@@ -12,7 +12,8 @@ use axum::response::{IntoResponse, Response};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 
-use super::server::{ApiError, AppState, bearer_token, control_routes};
+use super::error::ApiError;
+use super::state::{AppState, bearer_token};
 use super::store::{
     DatabaseEntry, KeyEntry, KeyOwner, ModelEntry, ObjectKey, digest, random_string, role_name,
 };
@@ -47,8 +48,6 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         )
         .route("/v1/chat/completions", post(create_chat_completion))
         .route("/v1/admin/stats", get(get_stats))
-        .merge(control_routes())
-        .fallback(|| async { ApiError::not_found("no such route") })
 }
 
 type Params = Result<Path<HashMap<String, String>>, PathRejection>;

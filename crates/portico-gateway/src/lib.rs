@@ -2,10 +2,15 @@
 //! development, tests, benchmarks and the sandbox. See `docs/gateway-api.md`.
 #![forbid(unsafe_code)]
 
+mod control_routes;
+mod error;
 mod faults;
+mod gate;
 mod handlers;
 pub mod postgres;
 mod server;
+mod state;
+mod stats;
 mod store;
 mod wire;
 
@@ -19,10 +24,8 @@ use secrecy::SecretString;
 pub use faults::{
     FaultBody, HUGE_BODY_BYTES, RandomFaults, RateLimitSetting, ScriptedFault, TRICKLE_INTERVAL,
 };
-pub use server::{
-    GatewayConfig, GatewayStartError, ObjectCounts, ReferenceGateway, RequestCount, RequestRecord,
-    Stats,
-};
+pub use server::{GatewayConfig, GatewayStartError, ReferenceGateway};
+pub use stats::{ObjectCounts, RequestCount, RequestRecord, Stats};
 
 /// Flags of `portico gateway`.
 #[derive(Debug, Clone, clap::Args)]

@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 use rand::Rng;
 use secrecy::SecretString;
 
-use super::server::ObjectCounts;
+use super::stats::ObjectCounts;
 use super::wire::{DatabaseConnection, DatabasePhase, DatabaseSpec, ModelSpec};
 
 /// Makes databases real (`--postgres-url`); without one they are simulated.

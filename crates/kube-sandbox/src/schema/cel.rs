@@ -1,9 +1,9 @@
-//! `x-kubernetes-validations`: CEL rules compiled once per schema (with the `cel` crate) and
-//! evaluated with `self` and, for transition rules on update, `oldSelf`, reporting failures the way
-//! apiextensions-apiserver's CEL validator does.
+//! `x-kubernetes-validations` evaluation: walks an object along its schema and runs each node's
+//! compiled rules (see `cel_rule.rs`, with the `cel` crate) with `self` and, for transition rules
+//! on update, `oldSelf`, reporting failures the way apiextensions-apiserver's CEL validator does.
 
+use super::field_path::{child, index, key};
 use super::node::{ListType, Node};
-use super::validate::{child, index, key};
 use super::{FieldError, FieldErrorType};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -13,74 +13,6 @@ thread_local! {
     /// The standard CEL environment, built once per thread: building it per evaluation would
     /// dominate the cost of a rule.
     static ROOT_CONTEXT: cel::Context<'static, 'static> = cel::Context::default();
-}
-
-/// One compiled rule.
-#[derive(Clone)]
-pub struct Rule {
-    program: Arc<cel::Program>,
-    message_expression: Option<Arc<cel::Program>>,
-    rule: String,
-    message: Option<String>,
-    field_path: Option<String>,
-    reason: Option<String>,
-    uses_old_self: bool,
-}
-
-impl std::fmt::Debug for Rule {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Rule")
-            .field("rule", &self.rule)
-            .field("message", &self.message)
-            .finish()
-    }
-}
-
-impl Rule {
-    /// Compiles one `x-kubernetes-validations` entry; the error is the field-error detail.
-    pub fn compile(spec: &Value) -> Result<Self, String> {
-        let rule = spec
-            .get("rule")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .trim()
-            .to_string();
-        if rule.is_empty() {
-            return Err("rule is not specified".into());
-        }
-        let program =
-            cel::Program::compile(&rule).map_err(|err| format!("compilation failed: {err}"))?;
-        let uses_old_self = program.references().variables().contains(&"oldSelf");
-        let message_expression = match spec.get("messageExpression").and_then(Value::as_str) {
-            Some(source) if !source.trim().is_empty() => {
-                Some(Arc::new(cel::Program::compile(source).map_err(|err| {
-                    format!("messageExpression compilation failed: {err}")
-                })?))
-            }
-            _ => None,
-        };
-        let text = |name: &str| {
-            spec.get(name)
-                .and_then(Value::as_str)
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-        };
-        Ok(Rule {
-            program: Arc::new(program),
-            message_expression,
-            rule,
-            message: text("message"),
-            field_path: text("fieldPath"),
-            reason: text("reason"),
-            uses_old_self,
-        })
-    }
-
-    /// `ruleErrorString`: the message if any, else the rule.
-    fn error_string(&self) -> &str {
-        self.message.as_deref().unwrap_or(&self.rule)
-    }
 }
 
 /// JSON to CEL: integers as `int`, other numbers as `double`, objects as string-keyed maps.

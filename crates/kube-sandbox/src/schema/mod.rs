@@ -2,6 +2,8 @@
 //! `openAPIV3Schema` with kube-apiserver's error wording, defaulting and pruning.
 
 mod cel;
+mod cel_rule;
+mod field_path;
 mod formats;
 pub mod gofmt;
 mod mutate;

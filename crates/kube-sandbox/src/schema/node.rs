@@ -2,7 +2,7 @@
 //! structural the way kube-apiserver checks a CRD (with its error wording), so that validation,
 //! defaulting and pruning never re-parse the schema or recompile a regex.
 
-use super::cel::Rule;
+use super::cel_rule::Rule;
 use super::formats::StringFormat;
 use super::{FieldError, FieldErrorType};
 use regex::Regex;

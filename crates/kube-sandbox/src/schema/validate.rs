@@ -2,6 +2,7 @@
 //! validator (as apiextensions-apiserver converts its results to field errors), then
 //! `x-kubernetes-list-type` uniqueness, then `x-kubernetes-validations` rules.
 
+use super::field_path::{child, index, key};
 use super::gofmt::{self, GoNumber};
 use super::node::{Additional, Format, ListType, Node};
 use super::{FieldError, FieldErrorType};
@@ -620,23 +621,6 @@ fn bound(
         number_value(n),
         format!("{path} in body should be {relation} {shown}"),
     ))
-}
-
-/// A `field.Path` as kube renders it: `a.b`, `a[0]`, `a[key]`.
-pub fn child(path: &str, name: &str) -> String {
-    if path.is_empty() {
-        name.to_string()
-    } else {
-        format!("{path}.{name}")
-    }
-}
-
-pub fn index(path: &str, i: usize) -> String {
-    format!("{path}[{i}]")
-}
-
-pub fn key(path: &str, key: &str) -> String {
-    format!("{path}[{key}]")
 }
 
 /// `structurallisttype.ValidateListSetsAndMaps`.

@@ -6,6 +6,10 @@
 //! HTTP on loopback. Bearer-token auth is on when [`ApiServerConfig::token`] is set; the CLI
 //! leaves it off (kubectl sends credentials only over https, and the server is loopback-only),
 //! so every request is admitted.
+//!
+//! Contract: a Kubernetes-compatible API server that knows nothing of Portico's kinds (any CRD
+//! is served from its definition); of our crates it imports only `portico-telemetry`. A
+//! development and test tool: never linked into the operator or gateway images.
 #![forbid(unsafe_code)]
 
 pub mod controllers;

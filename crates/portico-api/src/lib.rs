@@ -1,5 +1,7 @@
 //! Custom resource types `AIModel` and `ManagedDatabase` (`portico.dev/v1alpha1`) and the YAML
 //! of their CustomResourceDefinitions, which `crds/` holds.
+//!
+//! Contract: types only, no I/O (kube with the `derive` feature alone); imports no crate of ours.
 #![forbid(unsafe_code)]
 
 mod ai_model;

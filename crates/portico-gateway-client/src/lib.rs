@@ -1,7 +1,9 @@
 //! The gateway client: the build-time generated progenitor client wrapped as `GatewayClient`.
 //!
-//! This module imports nothing else from the crate and is the only one that sees generated
-//! types; callers use the plain domain types re-exported here.
+//! Contract: imports no other crate of ours. `build.rs` generates the client from
+//! `openapi/gateway.yaml` into `OUT_DIR` at build time (nothing generated is checked in); this
+//! crate is the only one that sees generated types, and callers use the plain domain types
+//! re-exported here. Every failure is classified here, once ([`FailureCause`]).
 #![forbid(unsafe_code)]
 
 mod client;

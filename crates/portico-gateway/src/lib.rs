@@ -1,5 +1,9 @@
-//! The reference gateway: a server implementing `openapi/gateway.yaml` (`portico gateway`), for
-//! development, tests, benchmarks and the sandbox. See `docs/gateway-api.md`.
+//! The gateway server: a server implementing `openapi/gateway.yaml` (`portico gateway`, and the
+//! `portico-gateway` binary of the gateway image), used by development, tests, benchmarks and
+//! the sandbox. See `docs/gateway-api.md`.
+//!
+//! Contract: owns its wire types; of our crates it imports only `portico-telemetry` (not the
+//! CRD types, not the operator, not the client).
 #![forbid(unsafe_code)]
 
 mod control_routes;

@@ -1,4 +1,4 @@
-//! Process telemetry: the tracing subscriber (text or JSON log lines on stderr, each carrying
+//! Process telemetry shared by every Portico binary (imports no crate of ours): the tracing subscriber (text or JSON log lines on stderr, each carrying
 //! the `trace_id` and `span_id` of the span it was logged in), the OpenTelemetry tracer that
 //! gives every span a W3C trace id and, when `OTEL_EXPORTER_OTLP_ENDPOINT` (or
 //! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set, exports spans over OTLP/HTTP (protobuf), and

@@ -17,7 +17,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the operator: reconcile AIModel and ManagedDatabase resources against the gateway.
-    Run(RunCommand),
+    Run(Box<RunCommand>),
     /// Print the CustomResourceDefinitions generated from the Rust types (what `crds/` holds).
     Crd(CrdArgs),
     /// Run the gateway: a server for `openapi/gateway.yaml` (also shipped as `portico-gateway`).
@@ -44,7 +44,7 @@ async fn main() -> std::process::ExitCode {
     portico_telemetry::tls::install_crypto_provider();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(command) => run_operator(command).await,
+        Command::Run(command) => run_operator(*command).await,
         Command::Crd(args) => print_crds(args),
         #[cfg(feature = "dev-tools")]
         Command::Gateway(args) => portico_gateway::run(args).await,

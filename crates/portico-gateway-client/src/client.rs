@@ -19,7 +19,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::error::{CallRecord, ErrorDetail, GatewayError, GatewayErrorKind};
 use super::generated::{self, types};
-use super::hooks::{CallHooks, Observed, parse_retry_after};
+use super::hooks::{CallHooks, Observed, bounded_server_delay, parse_retry_after};
 use super::limiter::SharedLimiter;
 use super::metrics::GatewayMetrics;
 use super::types::{
@@ -63,6 +63,20 @@ pub struct GatewayClientConfig {
     pub connect_timeout: Duration,
     /// Where calls, limiter waits and pauses are counted.
     pub metrics: GatewayMetrics,
+    /// TLS settings for an `https` gateway.
+    pub tls: GatewayTls,
+}
+
+/// TLS settings of the gateway connection.
+#[derive(Debug, Clone, Default)]
+pub struct GatewayTls {
+    /// PEM bundle of the CAs to trust. When set, only these are trusted (not the platform's
+    /// roots), as kubectl's `--certificate-authority` does: a private gateway's CA should not
+    /// widen to every public one, nor a public one vouch for the private gateway.
+    pub ca_bundle: Option<Vec<u8>>,
+    /// PEM client certificate chain and private key, for mutual TLS. Secret: it never reaches
+    /// a log line.
+    pub client_identity: Option<SecretString>,
 }
 
 impl GatewayClientConfig {
@@ -75,8 +89,44 @@ impl GatewayClientConfig {
             timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
             metrics: GatewayMetrics::default(),
+            tls: GatewayTls::default(),
         }
     }
+}
+
+/// The HTTP client under the generated one.
+///
+/// Redirects are never followed: a 307/308 re-sends the request body — a provider credential
+/// included — to wherever the answer points, another origin too. A redirect is an answer
+/// outside the contract, reported as such.
+fn http_client(config: &GatewayClientConfig) -> Result<reqwest::Client, GatewayConfigError> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(config.timeout)
+        .connect_timeout(config.connect_timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("portico/", env!("CARGO_PKG_VERSION")));
+    if let Some(bundle) = &config.tls.ca_bundle {
+        let certificates = reqwest::Certificate::from_pem_bundle(bundle)
+            .map_err(|error| GatewayConfigError::Tls(format!("CA bundle: {error}")))?;
+        if certificates.is_empty() {
+            return Err(GatewayConfigError::Tls(
+                "CA bundle: no PEM certificate found".into(),
+            ));
+        }
+        builder = builder.tls_certs_only(certificates);
+    }
+    if let Some(identity) = &config.tls.client_identity {
+        // The error names neither the key nor its bytes.
+        let identity =
+            reqwest::Identity::from_pem(identity.expose_secret().as_bytes()).map_err(|_| {
+                GatewayConfigError::Tls(
+                    "client certificate and key: expected PEM certificate(s) and a private key"
+                        .into(),
+                )
+            })?;
+        builder = builder.identity(identity);
+    }
+    Ok(builder.build()?)
 }
 
 /// Why a `GatewayClient` could not be built.
@@ -98,6 +148,9 @@ pub enum GatewayConfigError {
         /// burst given.
         burst: u32,
     },
+    /// The CA bundle or the client identity is not usable PEM.
+    #[error("invalid gateway TLS setting: {0}")]
+    Tls(String),
     /// The HTTP client could not be built.
     #[error("failed to build the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
@@ -246,11 +299,7 @@ impl GatewayClient {
                 burst: config.burst,
             },
         )?;
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.connect_timeout)
-            .user_agent(concat!("portico/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = http_client(&config)?;
         Ok(GatewayClient {
             shared: Arc::new(Shared {
                 base_url: config.base_url.trim_end_matches('/').to_string(),
@@ -747,7 +796,9 @@ fn classify(error: ProgenitorError<types::Error>, observed: Observed) -> Gateway
             let status = response.status().as_u16();
             let retry_after = parse_retry_after(response.headers().get(RETRY_AFTER))
                 .or(observed_retry_after)
-                .or(response.retry_after_seconds.map(Duration::from_secs));
+                .or(response
+                    .retry_after_seconds
+                    .and_then(|seconds| bounded_server_delay(seconds as f64)));
             let body = response.into_inner();
             GatewayErrorKind::Status {
                 status,

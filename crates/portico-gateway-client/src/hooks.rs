@@ -52,11 +52,28 @@ impl std::fmt::Debug for CallHooks {
     }
 }
 
-/// Parses `Retry-After` as delta-seconds (the only form the contract uses).
-pub(crate) fn parse_retry_after(value: Option<&HeaderValue>) -> Option<Duration> {
+/// The longest delay a gateway can impose (`Retry-After` in a header or `retryAfterSeconds` in
+/// a body): a longer one is cut to this. A pause longer than five minutes (the operator's
+/// longest backoff) is indistinguishable from an outage, which backoff handles; an unbounded
+/// one could stall the operator for ever, or overflow the clock.
+pub const MAX_SERVER_DELAY: Duration = Duration::from_secs(300);
+
+/// A delay the server asked for, in seconds, bounded: anything that is not a finite,
+/// non-negative number counts as absent; anything longer than [`MAX_SERVER_DELAY`] is cut to it.
+pub fn bounded_server_delay(seconds: f64) -> Option<Duration> {
+    if !seconds.is_finite() || seconds < 0.0 {
+        return None;
+    }
+    Some(Duration::from_secs_f64(
+        seconds.min(MAX_SERVER_DELAY.as_secs_f64()),
+    ))
+}
+
+/// Parses `Retry-After` as delta-seconds (the only form the contract uses), bounded; an
+/// HTTP-date or any other text counts as absent.
+pub fn parse_retry_after(value: Option<&HeaderValue>) -> Option<Duration> {
     let text = value?.to_str().ok()?.trim();
-    let seconds: f64 = text.parse().ok()?;
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
+    bounded_server_delay(text.parse().ok()?)
 }
 
 const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
@@ -152,5 +169,58 @@ impl ClientHooks<CallHooks> for super::generated::Client {
     ) -> reqwest::Result<reqwest::Response> {
         let response = self.client().execute(request).await?;
         Ok(cap_unannounced_body(response))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn retry_after_is_bounded_and_garbage_is_absent() {
+        let parse = |text: &str| parse_retry_after(Some(&HeaderValue::from_str(text).ok()?));
+        assert_eq!(parse("3"), Some(Duration::from_secs(3)));
+        assert_eq!(parse(" 1.5 "), Some(Duration::from_millis(1500)));
+        assert_eq!(parse("0"), Some(Duration::ZERO));
+        for huge in ["1e20", "18446744073709551615", "1e308", "86400"] {
+            assert_eq!(parse(huge), Some(MAX_SERVER_DELAY), "{huge}");
+        }
+        for garbage in [
+            "",
+            "-1",
+            "NaN",
+            "inf",
+            "-inf",
+            "soon",
+            "Wed, 21 Oct 2015 07:28:00 GMT",
+            "1,5",
+        ] {
+            assert_eq!(parse(garbage), None, "{garbage:?}");
+        }
+        assert_eq!(parse_retry_after(None), None);
+    }
+
+    proptest! {
+        /// No byte string a server sends as `Retry-After` panics or yields more than the cap.
+        #[test]
+        fn any_retry_after_header_is_safe(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+            if let Ok(value) = HeaderValue::from_bytes(&bytes) {
+                let parsed = parse_retry_after(Some(&value));
+                prop_assert!(parsed.is_none_or(|delay| delay <= MAX_SERVER_DELAY));
+            }
+        }
+
+        /// Numbers of any size and sign, as text the way servers write them.
+        #[test]
+        fn any_number_is_bounded(seconds in any::<f64>()) {
+            let parsed = bounded_server_delay(seconds);
+            prop_assert!(parsed.is_none_or(|delay| delay <= MAX_SERVER_DELAY));
+            prop_assert_eq!(parsed.is_some(), seconds.is_finite() && seconds >= 0.0);
+            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                prop_assert!(parse_retry_after(Some(&value)).is_none_or(|d| d <= MAX_SERVER_DELAY));
+            }
+        }
     }
 }

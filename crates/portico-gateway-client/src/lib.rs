@@ -17,12 +17,14 @@ mod types;
 
 pub use client::{
     GatewayClient, GatewayClientConfig, GatewayConfigError, GatewayResponse, GatewayResult,
-    TokenSource,
+    GatewayTls, TokenSource,
 };
 pub use error::{
     CallRecord, ErrorClass, ErrorDetail, FailureCause, GatewayError, GatewayErrorKind,
 };
-pub use hooks::MAX_RESPONSE_BODY_BYTES;
+pub use hooks::{
+    MAX_RESPONSE_BODY_BYTES, MAX_SERVER_DELAY, bounded_server_delay, parse_retry_after,
+};
 pub use metrics::{AtomicHistogram, GatewayMetrics};
 pub use trace::trace_id_layer;
 pub use types::{

@@ -42,7 +42,11 @@ impl SharedLimiter {
     /// `status` is the answer that asked for it.
     pub(crate) fn pause_for(&self, wait: Duration, status: u16) {
         self.inner.metrics.observe_pause(status);
-        let until = Instant::now() + wait;
+        // Delays are bounded where they are parsed; an Instant that cannot hold the sum is
+        // still no reason to panic.
+        let Some(until) = Instant::now().checked_add(wait) else {
+            return;
+        };
         if let Ok(mut paused) = self.inner.paused_until.lock()
             && paused.is_none_or(|current| current < until)
         {

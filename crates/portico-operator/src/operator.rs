@@ -3,6 +3,7 @@
 //! bounded graceful shutdown.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,7 +15,8 @@ use crate::credentials::SecretRef;
 use crate::http::HealthServer;
 use crate::leader::{Elector, LeaderElectionConfig};
 use crate::metrics::Metrics;
-use portico_gateway_client::{GatewayClientConfig, GatewayConfigError};
+use portico_gateway_client::{GatewayClientConfig, GatewayConfigError, GatewayTls};
+use secrecy::SecretString;
 
 /// Flags of `portico run`.
 #[derive(Debug, Clone, clap::Args)]
@@ -39,6 +41,27 @@ pub struct RunArgs {
     /// Time allowed for one gateway call.
     #[arg(long, env = "PORTICO_GATEWAY_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub gateway_timeout: Duration,
+    /// PEM bundle of the CAs that sign an `https` gateway's certificate; when given, only these
+    /// are trusted.
+    #[arg(long, env = "PORTICO_GATEWAY_CA_FILE", value_name = "PATH")]
+    pub gateway_ca_file: Option<PathBuf>,
+    /// PEM client certificate (chain) for mutual TLS with the gateway; needs
+    /// `--gateway-client-key`.
+    #[arg(
+        long,
+        env = "PORTICO_GATEWAY_CLIENT_CERT",
+        value_name = "PATH",
+        requires = "gateway_client_key"
+    )]
+    pub gateway_client_cert: Option<PathBuf>,
+    /// PEM private key of `--gateway-client-cert`.
+    #[arg(
+        long,
+        env = "PORTICO_GATEWAY_CLIENT_KEY",
+        value_name = "PATH",
+        requires = "gateway_client_cert"
+    )]
+    pub gateway_client_key: Option<PathBuf>,
     /// How often a Ready resource is compared with its gateway object (one GET; no writes
     /// unless it drifted).
     #[arg(long, env = "PORTICO_POLL_INTERVAL", default_value = "5m", value_parser = humantime::parse_duration)]
@@ -101,6 +124,15 @@ pub enum StartError {
     /// The gateway client could not be built.
     #[error("failed to configure the gateway client: {0}")]
     Gateway(#[from] GatewayConfigError),
+    /// A TLS file of the gateway connection could not be read.
+    #[error("failed to read {path}: {source}")]
+    TlsFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// The operator could not run.
     #[error(transparent)]
     Run(#[from] RunError),
@@ -153,14 +185,37 @@ impl RunArgs {
         }
     }
 
-    /// The gateway client settings these flags describe.
-    pub fn gateway_config(&self) -> GatewayClientConfig {
-        GatewayClientConfig {
+    /// The gateway client settings these flags describe (reads the TLS files they name).
+    pub fn gateway_config(&self) -> Result<GatewayClientConfig, StartError> {
+        let read = |path: &PathBuf| {
+            std::fs::read(path).map_err(|source| StartError::TlsFile {
+                path: path.clone(),
+                source,
+            })
+        };
+        let ca_bundle = self.gateway_ca_file.as_ref().map(read).transpose()?;
+        let client_identity = match (&self.gateway_client_cert, &self.gateway_client_key) {
+            (Some(cert), Some(key)) => {
+                // reqwest takes the chain and the key as one PEM document.
+                let mut pem = read(cert)?;
+                pem.push(b'\n');
+                pem.extend(read(key)?);
+                Some(SecretString::from(
+                    String::from_utf8_lossy(&pem).into_owned(),
+                ))
+            }
+            _ => None,
+        };
+        Ok(GatewayClientConfig {
             qps: self.gateway_qps,
             burst: self.gateway_burst,
             timeout: self.gateway_timeout,
+            tls: GatewayTls {
+                ca_bundle,
+                client_identity,
+            },
             ..GatewayClientConfig::new(self.gateway_url.clone())
-        }
+        })
     }
 }
 
@@ -182,7 +237,7 @@ pub fn context(
 ) -> Result<Arc<Context>, StartError> {
     Ok(ContextBuilder::new(
         client,
-        args.gateway_config(),
+        args.gateway_config()?,
         args.gateway_token_secret.clone(),
     )
     .config(args.operator_config())

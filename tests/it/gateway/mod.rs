@@ -4,6 +4,7 @@ mod binary;
 mod conformance;
 mod postgres;
 mod spans;
+mod transport;
 
 use std::time::{Duration, Instant};
 

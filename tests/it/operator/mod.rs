@@ -158,6 +158,13 @@ impl Env {
         .expect("operator's context")
     }
 
+    /// Whether the in-process operator is still running (it has neither stopped nor panicked).
+    pub fn operator_running(&self) -> bool {
+        self.operator
+            .as_ref()
+            .is_some_and(|running| !running.task.is_finished())
+    }
+
     pub fn start_operator(&mut self) {
         assert!(self.operator.is_none(), "operator already running");
         let shutdown = CancellationToken::new();

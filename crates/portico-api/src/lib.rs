@@ -20,7 +20,9 @@ pub use common::{
 };
 pub use managed_database::{Engine, ManagedDatabase, ManagedDatabaseSpec, ManagedDatabaseStatus};
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, ValidationRule,
+};
 use kube::CustomResourceExt;
 
 /// Markdown reference of the CRDs (`docs/crd-reference.md`).
@@ -30,7 +32,38 @@ pub fn crd_reference() -> String {
 
 /// The CRDs, in the order `crds/` lists them (file names sort the same way).
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![AIModel::crd(), ManagedDatabase::crd()]
+    vec![
+        with_gateway_name_rule(AIModel::crd()),
+        with_gateway_name_rule(ManagedDatabase::crd()),
+    ]
+}
+
+/// The CEL rule every kind carries at its root: the gateway names its objects after the
+/// resource, and takes only DNS labels (Kubernetes names may have dots and 253 characters). A
+/// resource the gateway could never hold is refused at admission, rather than accepted, given a
+/// finalizer, and left unable to provision or to be deleted.
+pub const GATEWAY_NAME_RULE: &str = "self.metadata.name.size() <= 63 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')";
+/// The message of [`GATEWAY_NAME_RULE`].
+pub const GATEWAY_NAME_MESSAGE: &str = "metadata.name must be a DNS label (at most 63 lowercase letters, digits and '-', no dots): the gateway names its objects after it";
+
+fn with_gateway_name_rule(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    for version in &mut crd.spec.versions {
+        if let Some(schema) = version
+            .schema
+            .as_mut()
+            .and_then(|validation| validation.open_api_v3_schema.as_mut())
+        {
+            schema
+                .x_kubernetes_validations
+                .get_or_insert_with(Vec::new)
+                .push(ValidationRule {
+                    rule: GATEWAY_NAME_RULE.into(),
+                    message: Some(GATEWAY_NAME_MESSAGE.into()),
+                    ..ValidationRule::default()
+                });
+        }
+    }
+    crd
 }
 
 /// File name under `crds/` for a CRD: `<plural>.<group>.yaml`.

@@ -48,6 +48,16 @@ pub fn markdown(crds: &[CustomResourceDefinition]) -> String {
                     .collect();
                 let _ = writeln!(out, "- `kubectl get` columns: {}.", listed.join(", "));
             }
+            if let Some(rules) = schema
+                .get("x-kubernetes-validations")
+                .and_then(Value::as_array)
+            {
+                for rule in rules {
+                    if let Some(message) = rule.get("message").and_then(Value::as_str) {
+                        let _ = writeln!(out, "- Admission rule: {message}.");
+                    }
+                }
+            }
             let _ = writeln!(
                 out,
                 "\n| Field | Type | Required | Constraints | Description |\n|---|---|---|---|---|"

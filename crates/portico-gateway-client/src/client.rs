@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use super::breaker::{Admission, CredentialBreaker};
 use super::error::{CallRecord, ErrorDetail, GatewayError, GatewayErrorKind};
 use super::generated::{self, types};
 use super::hooks::{CallHooks, Observed, bounded_server_delay, parse_retry_after};
@@ -192,6 +193,7 @@ struct Shared {
     http: reqwest::Client,
     limiter: SharedLimiter,
     token: Arc<dyn TokenSource>,
+    breaker: CredentialBreaker,
     metrics: GatewayMetrics,
 }
 
@@ -309,6 +311,7 @@ impl GatewayClient {
                 http,
                 limiter,
                 token,
+                breaker: CredentialBreaker::new(),
                 metrics: config.metrics,
             }),
         })
@@ -622,15 +625,30 @@ impl GatewayClient {
             limiter_wait: Duration::ZERO,
             latency: Duration::ZERO,
         };
-        let authorization = match bearer {
+        let admin_token = match bearer {
             Bearer::Admin => shared.token.token(),
+            Bearer::ModelKey(_) => None,
+        };
+        let token = match bearer {
+            Bearer::Admin => admin_token.clone(),
             Bearer::ModelKey(key) => Some(key.clone()),
-        }
-        .and_then(|token| bearer_header(&token));
-        let Some(authorization) = authorization else {
+        };
+        let Some(authorization) = token.as_ref().and_then(bearer_header) else {
             let result = Err(GatewayError::new(GatewayErrorKind::NoToken, call));
             record_outcome(&span, &result);
             return result;
+        };
+        // The admin token passes the credential breaker; a probe holds its permit to the end.
+        let _probe = match &admin_token {
+            Some(token) => match shared.breaker.admit(token).await {
+                Admission::Go(permit) => permit,
+                Admission::Refused => {
+                    let result = Err(GatewayError::new(GatewayErrorKind::TokenRefused, call));
+                    record_outcome(&span, &result);
+                    return result;
+                }
+            },
+            None => None,
         };
         let span_for_result = span.clone();
         async move {
@@ -669,6 +687,9 @@ impl GatewayClient {
                 Ok(response) => &response.call,
                 Err(error) => error.call(),
             };
+            if let Some(token) = &admin_token {
+                shared.breaker.record(token, call.http_status);
+            }
             shared.metrics.observe_call(
                 call.operation,
                 call.http_status,

@@ -125,6 +125,13 @@ pub enum GatewayErrorKind {
     /// The token provider had no token, so no request was sent.
     #[error("no gateway token is available (the token Secret is missing or empty)")]
     NoToken,
+    /// The gateway refused this admin token before, so no request was sent (the token Secret
+    /// must change first).
+    #[error(
+        "the gateway refused this admin token; no call is made with it until the token Secret \
+         changes"
+    )]
+    TokenRefused,
     /// The request could not be built from the given values (they violate the contract).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
@@ -220,6 +227,7 @@ impl GatewayError {
     pub fn code(&self) -> &str {
         match &self.inner.0 {
             GatewayErrorKind::NoToken => "no_token",
+            GatewayErrorKind::TokenRefused => "token_refused",
             GatewayErrorKind::InvalidRequest(_) => "invalid_request",
             GatewayErrorKind::Status { code, .. } => code,
             GatewayErrorKind::Timeout => "timeout",
@@ -256,6 +264,7 @@ impl GatewayError {
     pub fn cause(&self) -> FailureCause {
         match &self.inner.0 {
             GatewayErrorKind::NoToken => FailureCause::NoToken,
+            GatewayErrorKind::TokenRefused => FailureCause::Unauthorized,
             GatewayErrorKind::InvalidRequest(_) => FailureCause::Invalid,
             GatewayErrorKind::Status { status, .. } => FailureCause::of_status(*status),
             GatewayErrorKind::Timeout | GatewayErrorKind::Connect(_) => FailureCause::Unavailable,

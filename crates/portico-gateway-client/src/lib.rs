@@ -6,6 +6,7 @@
 //! re-exported here. Every failure is classified here, once ([`FailureCause`]).
 #![forbid(unsafe_code)]
 
+mod breaker;
 mod client;
 mod error;
 mod generated;
@@ -15,6 +16,7 @@ mod metrics;
 mod trace;
 mod types;
 
+pub use breaker::REPROBE_AFTER;
 pub use client::{
     GatewayClient, GatewayClientConfig, GatewayConfigError, GatewayResponse, GatewayResult,
     GatewayTls, TokenSource,

@@ -37,7 +37,7 @@ where
 }
 
 /// Event reasons recorded for an object.
-async fn event_reasons(env: &Env, name: &str) -> Vec<String> {
+pub(super) async fn event_reasons(env: &Env, name: &str) -> Vec<String> {
     let events: Vec<Event> = kube::Api::<Event>::namespaced(env.client.clone(), NS)
         .list(&ListParams::default())
         .await

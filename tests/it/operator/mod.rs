@@ -3,6 +3,7 @@
 
 mod database;
 mod failures;
+mod hardening;
 mod lifecycle;
 mod steady_state;
 

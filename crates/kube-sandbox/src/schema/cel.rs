@@ -170,6 +170,8 @@ fn evaluate(
         }
         let field = match &rule.field_path {
             Some(field_path) => child(path, field_path.trim_start_matches('.')),
+            // A rule at the root has a nil field path, which kube prints as `<nil>`.
+            None if path.is_empty() => "<nil>".to_string(),
             None => path.to_string(),
         };
         let detail = message.unwrap_or_else(|| match &rule.message {

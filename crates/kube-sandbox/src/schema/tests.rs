@@ -31,8 +31,13 @@ fn crd_schema(kind: &str) -> StructuralSchema {
         .as_ref()
         .and_then(|s| s.open_api_v3_schema.as_ref())
         .expect("openAPIV3Schema");
-    StructuralSchema::new(serde_json::to_value(props).expect("schema to JSON"))
-        .expect("CRD schema is structural")
+    let mut schema = serde_json::to_value(props).expect("schema to JSON");
+    // The field-by-field tests below are about the spec and status schemas; the root rule on
+    // `metadata.name` has a test of its own (`root_rules_see_the_object_name`).
+    if let Some(root) = schema.as_object_mut() {
+        root.remove("x-kubernetes-validations");
+    }
+    StructuralSchema::new(schema).expect("CRD schema is structural")
 }
 
 fn obj(fields: Value) -> Value {
@@ -1242,5 +1247,27 @@ fn int_or_string_with_any_of_types_is_structural() {
     assert_eq!(
         nested_type[0].to_string(),
         "openAPIV3Schema.properties[spec].anyOf[0].type: Forbidden: must be empty to be structural"
+    );
+}
+
+#[test]
+fn root_rules_see_the_object_name() {
+    let root = json!({
+        "type": "object",
+        "x-kubernetes-validations": [{
+            "rule": "self.metadata.name.size() <= 63 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",
+            "message": "name must be a DNS label",
+        }],
+        "properties": {"spec": {"type": "object"}},
+    });
+    let s = StructuralSchema::new(root).expect("schema compiles");
+    let named = |name: &str| {
+        json!({"apiVersion": "portico.dev/v1alpha1", "kind": "X",
+               "metadata": {"name": name}, "spec": {}})
+    };
+    assert!(messages(&s, named("summarizer")).is_empty());
+    assert_eq!(
+        messages(&s, named("summarizer.v2")),
+        ["<nil>: Invalid value: name must be a DNS label"]
     );
 }

@@ -25,6 +25,31 @@ pub enum ReconcileError {
     /// The gateway reported the external object as failed.
     #[error("the gateway reports the object as failed: {0}")]
     ExternalFailed(String),
+    /// The connection Secret exists and another owner controls it: it is left untouched.
+    #[error(
+        "secret {namespace}/{name} is not controlled by this resource ({holder}); it is left \
+         untouched: name another secret in writeConnectionSecretToRef"
+    )]
+    ConnectionSecretConflict {
+        /// Namespace of the Secret.
+        namespace: String,
+        /// Name of the Secret.
+        name: String,
+        /// Who controls it, as far as its metadata says.
+        holder: String,
+    },
+    /// `portico.dev/external-name` was changed after the gateway object was provisioned.
+    #[error(
+        "portico.dev/external-name changed from {from:?} to {to:?}; the gateway object keeps its \
+         name (to adopt another, delete this resource with deletionPolicy Orphan and create a \
+         new one)"
+    )]
+    ExternalNameChanged {
+        /// The name the gateway object has.
+        from: String,
+        /// The name asked for now.
+        to: String,
+    },
     /// The connection Secret could not be read.
     #[error("failed to read the connection secret: {0}")]
     ConnectionSecretRead(#[source] kube::Error),
@@ -66,6 +91,8 @@ impl ReconcileError {
             ReconcileError::Credentials(_) => "CredentialsMissing",
             ReconcileError::InvalidSpec(_) => "InvalidSpec",
             ReconcileError::ExternalFailed(_) => "ProvisioningFailed",
+            ReconcileError::ConnectionSecretConflict { .. } => "ConnectionSecretConflict",
+            ReconcileError::ExternalNameChanged { .. } => "ExternalNameImmutable",
             ReconcileError::ConnectionSecretRead(_)
             | ReconcileError::ConnectionSecretWrite(_)
             | ReconcileError::Status(_)
@@ -80,7 +107,9 @@ impl ReconcileError {
             ReconcileError::Credentials(CredentialsError::Kube { .. }) => Retry::After(None),
             ReconcileError::Credentials(_)
             | ReconcileError::InvalidSpec(_)
-            | ReconcileError::ExternalFailed(_) => Retry::OnChange,
+            | ReconcileError::ExternalFailed(_)
+            | ReconcileError::ConnectionSecretConflict { .. }
+            | ReconcileError::ExternalNameChanged { .. } => Retry::OnChange,
             ReconcileError::Gateway(error) => match error.class() {
                 ErrorClass::Retryable { retry_after } => Retry::After(retry_after),
                 ErrorClass::Terminal => Retry::OnChange,
@@ -92,6 +121,12 @@ impl ReconcileError {
             | ReconcileError::Status(_)
             | ReconcileError::Finalizer(_) => Retry::After(None),
         }
+    }
+
+    /// Whether the failure means the resource cannot be used as it is, whatever it was before
+    /// (its connection Secret is not its own): `Ready` turns `False` even if it was `True`.
+    pub fn makes_unready(&self) -> bool {
+        matches!(self, ReconcileError::ConnectionSecretConflict { .. })
     }
 
     /// The gateway call this error came from, if any.
@@ -106,11 +141,13 @@ impl ReconcileError {
     pub fn category(&self) -> &'static str {
         match self {
             ReconcileError::Credentials(_) => "credentials",
-            ReconcileError::InvalidSpec(_) => "validate",
-            ReconcileError::Gateway(_) | ReconcileError::ExternalFailed(_) => "gateway",
-            ReconcileError::ConnectionSecretRead(_) | ReconcileError::ConnectionSecretWrite(_) => {
-                "connection_secret"
+            ReconcileError::InvalidSpec(_) | ReconcileError::ExternalNameChanged { .. } => {
+                "validate"
             }
+            ReconcileError::Gateway(_) | ReconcileError::ExternalFailed(_) => "gateway",
+            ReconcileError::ConnectionSecretRead(_)
+            | ReconcileError::ConnectionSecretWrite(_)
+            | ReconcileError::ConnectionSecretConflict { .. } => "connection_secret",
             ReconcileError::Status(_) => "status",
             ReconcileError::Finalizer(_) => "finalizer",
         }

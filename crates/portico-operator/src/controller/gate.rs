@@ -23,7 +23,8 @@ pub struct ObjectKey {
 }
 
 /// What the gate compares to decide whether a remembered outcome still applies: a new
-/// generation, a new gateway token or the start of deletion all open it at once.
+/// generation, a new gateway token, a new external name or the start of deletion all open it
+/// at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Inputs {
     /// `metadata.generation` of the object.
@@ -32,6 +33,8 @@ pub struct Inputs {
     pub token_version: u64,
     /// Whether the object is being deleted.
     pub deleting: bool,
+    /// Hash of the external name the object asks for (an annotation: no new generation).
+    pub external_name: u64,
 }
 
 /// Timing policy of the gate.
@@ -83,6 +86,8 @@ struct Entry {
 pub struct Gates {
     policy: GatePolicy,
     entries: Mutex<HashMap<ObjectKey, Entry>>,
+    /// Objects whose finalizer this process removed, by uid, until the watch reports them gone.
+    finalized: Mutex<HashMap<ObjectKey, String>>,
 }
 
 impl Gates {
@@ -91,6 +96,7 @@ impl Gates {
         Self {
             policy,
             entries: Mutex::default(),
+            finalized: Mutex::default(),
         }
     }
 
@@ -117,7 +123,9 @@ impl Gates {
             // would be a burst of N gateway calls at every rotation (and at start, when the
             // token's first load races the first reconciles).
             (Outcome::Synced, Some(held)) => {
-                held.generation == inputs.generation && held.deleting == inputs.deleting
+                held.generation == inputs.generation
+                    && held.deleting == inputs.deleting
+                    && held.external_name == inputs.external_name
             }
             (_, held) => held == Some(inputs),
         };
@@ -262,11 +270,33 @@ impl Gates {
     /// Forgets every object (a new leadership term starts from what status says).
     pub fn clear(&self) {
         self.lock().clear();
+        self.finalized().clear();
     }
 
     /// Forgets an object that is gone.
     pub fn forget(&self, key: &ObjectKey) {
         self.lock().remove(key);
+        self.finalized().remove(key);
+    }
+
+    /// Records that the object with `uid` was deprovisioned and its finalizer removed: until the
+    /// watch reports it gone, a cached copy that still shows the finalizer is not cleaned up
+    /// again.
+    pub fn record_finalized(&self, key: ObjectKey, uid: String) {
+        self.lock().remove(&key);
+        self.finalized().insert(key, uid);
+    }
+
+    /// Whether this object (this uid: a recreated namesake is another object) was finalized.
+    pub fn is_finalized(&self, key: &ObjectKey, uid: Option<&str>) -> bool {
+        uid.is_some_and(|uid| self.finalized().get(key).is_some_and(|done| done == uid))
+    }
+
+    fn finalized(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectKey, String>> {
+        // Poisoning cannot leave the map inconsistent: every change is one insert or remove.
+        self.finalized
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Number of objects remembered (for tests and metrics).
@@ -319,7 +349,21 @@ mod tests {
             generation,
             token_version: 0,
             deleting: false,
+            external_name: 0,
         }
+    }
+
+    #[test]
+    fn a_new_external_name_opens_a_synced_gate() {
+        let gates = Gates::new(policy());
+        let now = Instant::now();
+        gates.record_success(key(), inputs(1), now);
+        assert!(gates.closed_for(&key(), inputs(1), now).is_some());
+        let moved = Inputs {
+            external_name: 7,
+            ..inputs(1)
+        };
+        assert_eq!(gates.closed_for(&key(), moved, now), None);
     }
 
     fn policy() -> GatePolicy {

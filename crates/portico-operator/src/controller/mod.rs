@@ -6,6 +6,7 @@
 pub mod connection_secret;
 mod error;
 pub mod gate;
+mod identity;
 mod kinds;
 mod status;
 
@@ -34,9 +35,7 @@ use gate::{Inputs, ObjectKey};
 
 pub use crate::context::{Context, ContextBuilder, OperatorConfig};
 use crate::metrics::ReconcileResult;
-use portico_api::{
-    AIModel, EXTERNAL_NAME_ANNOTATION, FINALIZER, ManagedDatabase, PAUSED_ANNOTATION,
-};
+use portico_api::{AIModel, FINALIZER, ManagedDatabase, PAUSED_ANNOTATION};
 
 /// The annotation `kubectl apply` stores the applied manifest in.
 const KUBECTL_LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -145,6 +144,8 @@ pub(crate) trait Kind:
     /// Secrets in the object's namespace (other than its connection Secret) whose change must
     /// re-run it.
     fn referenced_secrets(&self) -> Vec<&str>;
+    /// Name of the connection Secret it writes.
+    fn connection_secret(&self) -> String;
     /// The `resourceVersion` of referenced Secret `name` that the gateway last received, as
     /// status records it (`None`: not known, so any version counts as a change).
     fn secret_version_sent(&self, name: &str) -> Option<&str>;
@@ -186,23 +187,18 @@ impl Scope {
                 generation: obj.meta().generation.unwrap_or_default(),
                 token_version: ctx.token.version(),
                 deleting: obj.meta().deletion_timestamp.is_some(),
+                external_name: {
+                    use std::hash::{Hash, Hasher};
+                    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                    identity::requested(obj).hash(&mut hasher);
+                    hasher.finish()
+                },
             },
             generation: obj.meta().generation.unwrap_or_default(),
             namespace,
             name,
         }
     }
-}
-
-/// The gateway name of an object: the `portico.dev/external-name` annotation when set (adopting
-/// an existing gateway object), otherwise the object's own name. Gateway paths are namespaced
-/// like Kubernetes, so namespace + name is already unique and deterministic.
-pub(crate) fn external_name<K: Resource>(obj: &K) -> String {
-    obj.annotations()
-        .get(EXTERNAL_NAME_ANNOTATION)
-        .filter(|value| !value.is_empty())
-        .cloned()
-        .unwrap_or_else(|| obj.name_any())
 }
 
 fn is_paused<K: Resource>(obj: &K) -> bool {
@@ -263,6 +259,11 @@ async fn reconcile_steps<K: Kind>(
     if deleting && !has_finalizer {
         return (Action::await_change(), ReconcileResult::Skipped);
     }
+    // A cached copy from before our finalizer went (a requeue that outran the watch, e.g. from
+    // the garbage-collected connection Secret): deprovisioned already, exactly once.
+    if deleting && ctx.gates.is_finalized(&scope.key, obj.uid().as_deref()) {
+        return (Action::await_change(), ReconcileResult::Skipped);
+    }
     // Paused objects are left alone, but deletion still deprovisions and releases them.
     if is_paused(&*obj) && !deleting {
         tracing::debug!("paused; not reconciling");
@@ -293,7 +294,16 @@ async fn reconcile_steps<K: Kind>(
         return (Action::requeue(wait), ReconcileResult::Skipped);
     }
     let api: Api<K> = ctx.api(&scope.namespace);
-    let result = if !deleting && !has_finalizer {
+    // A name the gateway cannot hold, or a changed external name, is refused before anything
+    // else: no finalizer for an object that can never exist at the gateway, no call for a move.
+    let identity = if deleting {
+        Ok(())
+    } else {
+        identity::apply_name(&*obj).map(|_| ())
+    };
+    let result = if let Err(error) = identity {
+        Err(error)
+    } else if !deleting && !has_finalizer {
         // Before any external call, so that nothing is ever created that deletion would miss.
         // The update re-triggers this object.
         set_finalizer(&api, &*obj, true)
@@ -303,7 +313,8 @@ async fn reconcile_steps<K: Kind>(
         match K::cleanup(obj.clone(), ctx.clone(), &scope).await {
             Ok(Some(action)) => Ok(action),
             Ok(None) => set_finalizer(&api, &*obj, false).await.map(|()| {
-                ctx.gates.forget(&scope.key);
+                ctx.gates
+                    .record_finalized(scope.key.clone(), obj.uid().unwrap_or_default());
                 Action::await_change()
             }),
             Err(error) => Err(error),
@@ -541,6 +552,18 @@ fn objects_to_requeue<K: Kind>(
     if owner_of::<K>(secret).is_none() {
         let seen = (!deleted).then_some(version.as_deref()).flatten();
         ctx.note_secret_version(&namespace, &secret_name, seen);
+    }
+    if deleted && owner_of::<K>(secret).is_none() {
+        // A Secret that stood in the way of a connection Secret is gone: the objects it blocked
+        // can write theirs now.
+        names.extend(
+            store
+                .state()
+                .into_iter()
+                .filter(|obj| obj.namespace().as_deref() == Some(namespace.as_str()))
+                .filter(|obj| obj.connection_secret() == secret_name)
+                .map(|obj| obj.name_any()),
+        );
     }
     names.extend(
         referencing

@@ -24,6 +24,7 @@ pub(crate) trait CommonStatus: Default + Clone + PartialEq + Serialize {
     fn phase_mut(&mut self) -> &mut Option<Phase>;
     fn last_operation_mut(&mut self) -> &mut Option<LastOperation>;
     fn observed_generation(&self) -> Option<i64>;
+    fn external_name(&self) -> Option<&str>;
 }
 
 macro_rules! common_status {
@@ -46,6 +47,9 @@ macro_rules! common_status {
             }
             fn observed_generation(&self) -> Option<i64> {
                 self.observed_generation
+            }
+            fn external_name(&self) -> Option<&str> {
+                self.external_name.as_deref()
             }
         }
     };

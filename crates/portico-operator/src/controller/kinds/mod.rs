@@ -13,7 +13,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 use portico_api::{CONDITION_READY, CONDITION_SYNCED, ConnectionSecretRef, Phase};
-use portico_gateway_client::CallRecord;
+use portico_gateway_client::{CallRecord, FailureCause, GatewayError};
 
 use super::connection_secret::{self, ConnectionSecret};
 use super::status::{self, CommonStatus, is_ready};
@@ -34,15 +34,51 @@ fn owner_reference<K: Kind>(obj: &K) -> Result<OwnerReference, ReconcileError> {
     })
 }
 
-/// The connection Secret as it is now.
+/// The connection Secret as it is now, when it is this resource's to write: absent, or
+/// controlled by `owner`. A Secret another owner controls (another resource, a user, nobody) is
+/// a conflict, and is never read for credentials nor written.
 async fn read_connection_secret(
     ctx: &Context,
     namespace: &str,
     name: &str,
+    owner: &OwnerReference,
 ) -> Result<Option<Secret>, ReconcileError> {
-    crate::credentials::read_secret(&ctx.client, namespace, name)
+    let secret = crate::credentials::read_secret(&ctx.client, namespace, name)
         .await
-        .map_err(ReconcileError::ConnectionSecretRead)
+        .map_err(ReconcileError::ConnectionSecretRead)?;
+    match secret {
+        Some(secret) if !controlled_by(&secret, &owner.uid) => {
+            Err(ReconcileError::ConnectionSecretConflict {
+                namespace: namespace.to_owned(),
+                name: name.to_owned(),
+                holder: holder(&secret),
+            })
+        }
+        secret => Ok(secret),
+    }
+}
+
+/// Whether `uid` is the Secret's controller (the owner reference with `controller: true`).
+fn controlled_by(secret: &Secret, uid: &str) -> bool {
+    secret
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|owner| owner.controller == Some(true) && owner.uid == uid)
+}
+
+/// Who controls a Secret, for the conflict message.
+fn holder(secret: &Secret) -> String {
+    let owners = secret.metadata.owner_references.iter().flatten();
+    match owners
+        .clone()
+        .find(|owner| owner.controller == Some(true))
+        .or_else(|| owners.clone().next())
+    {
+        Some(owner) => format!("controlled by {} {}", owner.kind, owner.name),
+        None => "it has no owner: it was created by someone else".into(),
+    }
 }
 
 /// Writes the connection Secret unless `existing` already holds exactly `desired`; returns
@@ -127,6 +163,31 @@ async fn finish_ready<K: Kind>(
     Ok(Action::requeue(wait))
 }
 
+/// Whether a failed deprovisioning call shows that no gateway object exists: it is gone, or the
+/// gateway refuses its name (so it can never have held it).
+fn cannot_exist(error: &GatewayError) -> bool {
+    matches!(
+        error.cause(),
+        FailureCause::NotFound | FailureCause::Invalid
+    )
+}
+
+/// The cleanup of a resource whose name no gateway object can have: nothing to deprovision.
+async fn never_provisioned<K: Kind>(obj: &K, ctx: &Context) -> Option<Action> {
+    publish(
+        ctx,
+        obj,
+        EventType::Normal,
+        "Deprovisioned",
+        format!(
+            "nothing to deprovision: {:?} cannot name a gateway object",
+            super::identity::requested(obj)
+        ),
+    )
+    .await;
+    None
+}
+
 /// The shared Orphan cleanup: the gateway object stays; the finalizer may go.
 async fn orphan<K: Kind>(obj: &K, ctx: &Context, what: &str) -> Option<Action> {
     publish(
@@ -164,7 +225,7 @@ pub(super) async fn record_failure<K: Kind>(
         &message,
         generation,
     );
-    if !status::is_ready(&status) {
+    if !status::is_ready(&status) || error.makes_unready() {
         status::set(
             &mut status,
             CONDITION_READY,
@@ -200,7 +261,52 @@ fn failure_phase(deleting: bool, retry: Retry, current: Option<Phase>) -> Phase 
 mod tests {
     use std::time::Duration;
 
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
     use super::*;
+
+    fn owned_by(owners: Vec<(&str, &str, bool)>) -> Secret {
+        Secret {
+            metadata: ObjectMeta {
+                owner_references: Some(
+                    owners
+                        .into_iter()
+                        .map(|(kind, uid, controller)| OwnerReference {
+                            api_version: "portico.dev/v1alpha1".into(),
+                            kind: kind.into(),
+                            name: "x".into(),
+                            uid: uid.into(),
+                            controller: Some(controller),
+                            block_owner_deletion: None,
+                        })
+                        .collect(),
+                ),
+                ..ObjectMeta::default()
+            },
+            ..Secret::default()
+        }
+    }
+
+    #[test]
+    fn only_a_secret_we_control_is_ours() {
+        assert!(controlled_by(
+            &owned_by(vec![("AIModel", "u1", true)]),
+            "u1"
+        ));
+        // Another resource of the same name (an AIModel and a ManagedDatabase `x`).
+        let other = owned_by(vec![("ManagedDatabase", "u2", true)]);
+        assert!(!controlled_by(&other, "u1"));
+        assert_eq!(holder(&other), "controlled by ManagedDatabase x");
+        // Listed, but not as the controller.
+        assert!(!controlled_by(
+            &owned_by(vec![("AIModel", "u1", false)]),
+            "u1"
+        ));
+        // A user's Secret.
+        let user = Secret::default();
+        assert!(!controlled_by(&user, "u1"));
+        assert!(holder(&user).contains("no owner"));
+    }
 
     #[test]
     fn failure_phase_table() {

@@ -16,12 +16,13 @@ use secrecy::SecretString;
 
 use self::plan::{KeyStep, ModelStep, Observed, Plan};
 use super::{
-    ReadyOutcome, connection_secret_name, finish_ready, orphan, owner_reference,
-    read_connection_secret, write_connection_secret,
+    ReadyOutcome, cannot_exist, connection_secret_name, finish_ready, never_provisioned, orphan,
+    owner_reference, read_connection_secret, write_connection_secret,
 };
 use crate::controller::connection_secret::ConnectionSecret;
+use crate::controller::identity;
 use crate::controller::status;
-use crate::controller::{Context, Kind, ReconcileError, Scope, external_name, publish};
+use crate::controller::{Context, Kind, ReconcileError, Scope, publish};
 use crate::credentials::secret_value;
 
 /// Name of the one API key Portico issues per model. A fixed name means a crash between
@@ -48,6 +49,10 @@ impl Kind for AIModel {
             .flatten()
     }
 
+    fn connection_secret(&self) -> String {
+        connection_secret_name(self, self.spec.write_connection_secret_to_ref.as_ref())
+    }
+
     fn referenced_secrets(&self) -> Vec<&str> {
         self.spec
             .provider_credentials
@@ -63,7 +68,7 @@ impl Kind for AIModel {
     ) -> Result<Action, ReconcileError> {
         let ns = scope.namespace.as_str();
         let current = obj.status.as_ref();
-        let external = external_name(&*obj);
+        let external = identity::apply_name(&*obj)?;
 
         // Dereference: what the Secret watch knows of the provider key (no read).
         let key_version_seen = obj
@@ -79,6 +84,12 @@ impl Kind for AIModel {
             external_name: &external,
             key_version_seen: key_version_seen.as_deref(),
         });
+        // Dereference: the connection Secret, which must be this resource's to write, before
+        // anything is provisioned for it.
+        let owner = owner_reference(&*obj)?;
+        let secret_name =
+            connection_secret_name(&*obj, obj.spec.write_connection_secret_to_ref.as_ref());
+        let existing = read_connection_secret(&ctx, ns, &secret_name, &owner).await?;
         // Apply.
         let mut status = current.cloned().unwrap_or_default();
         let mut writes = Writes::default();
@@ -94,9 +105,6 @@ impl Kind for AIModel {
             external: &external,
         };
         let model = ensure_model(&target, plan, sent, &mut key, &mut writes).await?;
-        let secret_name =
-            connection_secret_name(&*obj, obj.spec.write_connection_secret_to_ref.as_ref());
-        let existing = read_connection_secret(&ctx, ns, &secret_name).await?;
         let stored_key = existing
             .as_ref()
             .and_then(|secret| secret_value(secret, "apiKey"));
@@ -114,7 +122,7 @@ impl Kind for AIModel {
         let desired_secret = ConnectionSecret {
             namespace: ns.to_owned(),
             name: secret_name,
-            owner: owner_reference(&*obj)?,
+            owner,
             entries: [
                 (
                     "endpoint".to_string(),
@@ -162,10 +170,13 @@ impl Kind for AIModel {
         if obj.spec.deletion_policy == DeletionPolicy::Orphan {
             return Ok(orphan(&*obj, &ctx, "model").await);
         }
-        let external = external_name(&*obj);
+        let Some(external) = identity::cleanup_name(&*obj) else {
+            return Ok(never_provisioned(&*obj, &ctx).await);
+        };
         let note = match ctx.gateway.delete_model(&scope.namespace, &external).await {
             Ok(response) => response.call.to_string(),
-            Err(error) if error.class() == ErrorClass::NotFound => error.call().to_string(),
+            // Gone, or a name the gateway refuses and so cannot hold: nothing to deprovision.
+            Err(error) if cannot_exist(&error) => error.call().to_string(),
             Err(error) => return Err(error.into()),
         };
         publish(&ctx, &*obj, EventType::Normal, "Deprovisioned", note).await;

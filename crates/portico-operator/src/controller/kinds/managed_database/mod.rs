@@ -17,12 +17,13 @@ use secrecy::SecretString;
 
 use self::plan::{Cleanup, DatabaseStep, PasswordSource, Progress};
 use super::{
-    ReadyOutcome, connection_secret_name, finish_ready, orphan, owner_reference,
-    read_connection_secret, write_connection_secret, write_status,
+    ReadyOutcome, cannot_exist, connection_secret_name, finish_ready, never_provisioned, orphan,
+    owner_reference, read_connection_secret, write_connection_secret, write_status,
 };
 use crate::controller::connection_secret::ConnectionSecret;
+use crate::controller::identity;
 use crate::controller::status::{self, is_ready};
-use crate::controller::{Context, Kind, ReconcileError, Scope, external_name, publish};
+use crate::controller::{Context, Kind, ReconcileError, Scope, publish};
 use crate::credentials::secret_value;
 
 /// How soon to look again at a database the gateway is still working on, when it gave no
@@ -41,6 +42,10 @@ impl Kind for ManagedDatabase {
         None
     }
 
+    fn connection_secret(&self) -> String {
+        connection_secret_name(self, self.spec.write_connection_secret_to_ref.as_ref())
+    }
+
     fn referenced_secrets(&self) -> Vec<&str> {
         Vec::new()
     }
@@ -52,8 +57,14 @@ impl Kind for ManagedDatabase {
     ) -> Result<Action, ReconcileError> {
         let ns = scope.namespace.as_str();
         let current = obj.status.as_ref();
-        let external = external_name(&*obj);
+        let external = identity::apply_name(&*obj)?;
         let desired = plan::desired_database(&obj.spec);
+        // Dereference: the connection Secret, which must be this resource's to write, before
+        // anything is provisioned for it.
+        let owner = owner_reference(&*obj)?;
+        let secret_name =
+            connection_secret_name(&*obj, obj.spec.write_connection_secret_to_ref.as_ref());
+        let mut existing = read_connection_secret(&ctx, ns, &secret_name, &owner).await?;
         // Plan.
         let step = plan::database_step(current, scope.generation, &external);
         // Apply: the gateway database.
@@ -65,10 +76,6 @@ impl Kind for ManagedDatabase {
             status::record_call(&mut status, call);
         }
         // Apply: credentials the gateway shows once are stored before anything else can fail.
-        let secret_name =
-            connection_secret_name(&*obj, obj.spec.write_connection_secret_to_ref.as_ref());
-        let owner = owner_reference(&*obj)?;
-        let mut existing = read_connection_secret(&ctx, ns, &secret_name).await?;
         let issued = database
             .credentials
             .as_ref()
@@ -87,7 +94,7 @@ impl Kind for ManagedDatabase {
             };
             if write_connection_secret(&ctx, &partial, existing.as_ref()).await? {
                 // What the full write below compares against.
-                existing = read_connection_secret(&ctx, ns, &secret_name).await?;
+                existing = read_connection_secret(&ctx, ns, &secret_name, &owner).await?;
             }
         }
         let was_ready = current.is_some_and(is_ready);
@@ -206,12 +213,14 @@ impl Kind for ManagedDatabase {
             return Ok(orphan(&*obj, &ctx, "database").await);
         }
         let ns = scope.namespace.as_str();
-        let external = external_name(&*obj);
+        let Some(external) = identity::cleanup_name(&*obj) else {
+            return Ok(never_provisioned(&*obj, &ctx).await);
+        };
         // Look first: a deletion already under way (e.g. before a restart) is followed, not
         // requested again.
         let (observed, retry_after) = match ctx.gateway.get_database(ns, &external).await {
             Ok(found) => (Some(found.value.phase), found.retry_after),
-            Err(error) if error.class() == ErrorClass::NotFound => {
+            Err(error) if cannot_exist(&error) => {
                 return deprovisioned(&obj, &ctx, error.call()).await;
             }
             Err(error) => return Err(error.into()),
@@ -221,7 +230,7 @@ impl Kind for ManagedDatabase {
             Cleanup::FollowDeletion => (None, retry_after),
             Cleanup::RequestDeletion => match ctx.gateway.delete_database(ns, &external).await {
                 Ok(response) => (Some(response.call), response.retry_after),
-                Err(error) if error.class() == ErrorClass::NotFound => {
+                Err(error) if cannot_exist(&error) => {
                     return deprovisioned(&obj, &ctx, error.call()).await;
                 }
                 Err(error) => return Err(error.into()),

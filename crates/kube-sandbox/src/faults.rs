@@ -1,7 +1,8 @@
 //! Fault injection for tests (fail the next N matching requests, close every open watch, expire
-//! every issued resource version) and request statistics by verb and resource.
+//! every issued resource version) and request statistics by verb and resource, plus, per
+//! client, the attributes an RBAC authorizer would judge each request by.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
@@ -95,17 +96,53 @@ impl Faults {
     }
 }
 
+/// What Kubernetes' RBAC authorizer judges a resource request by (its `RequestInfo`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RequestAttributes {
+    /// `get`, `list`, `watch`, `create`, `update`, `patch`, `delete` or `deletecollection`.
+    pub verb: String,
+    /// `plural`, or `plural.group` for non-core groups, then `/subresource` if any.
+    pub resource: String,
+    /// The namespace in the path; `None` for a cluster-scoped resource or a request across all
+    /// namespaces (which only a ClusterRole can allow).
+    pub namespace: Option<String>,
+    /// The name in the path; for `list`, `watch` and `deletecollection`, the one a
+    /// `metadata.name=` field selector pins (as the API server's `RequestInfo` does, so
+    /// `resourceNames` can allow them); `None` otherwise (a `create` by POST has none).
+    pub name: Option<String>,
+}
+
 /// Request counters.
 #[derive(Debug, Default)]
 pub struct Stats {
     requests: Mutex<HashMap<(&'static str, String), u64>>,
     by_agent: Mutex<HashMap<(String, &'static str, String), u64>>,
+    attributes: Mutex<HashMap<String, BTreeSet<RequestAttributes>>>,
 }
 
 impl Stats {
     /// Counts a request; `agent` is the product of its `User-Agent` (`portico` of
-    /// `portico/0.1.0`), empty without one.
-    pub(crate) fn count(&self, verb: &'static str, resource: &str, agent: &str) {
+    /// `portico/0.1.0`), empty without one; `namespace` and `name` as [`RequestAttributes`]
+    /// has them.
+    pub(crate) fn count(
+        &self,
+        verb: &'static str,
+        resource: &str,
+        namespace: Option<&str>,
+        name: Option<&str>,
+        agent: &str,
+    ) {
+        self.attributes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(agent.to_string())
+            .or_default()
+            .insert(RequestAttributes {
+                verb: verb.to_string(),
+                resource: resource.to_string(),
+                namespace: namespace.map(str::to_string),
+                name: name.map(str::to_string),
+            });
         *self
             .by_agent
             .lock()
@@ -133,6 +170,10 @@ impl Stats {
             .by_agent
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let attributes = self
+            .attributes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         StatsSnapshot {
             requests: requests
                 .iter()
@@ -141,6 +182,10 @@ impl Stats {
             by_agent: by_agent
                 .iter()
                 .map(|((a, v, r), n)| ((a.clone(), v.to_string(), r.clone()), *n))
+                .collect(),
+            attributes_by_agent: attributes
+                .iter()
+                .map(|(agent, set)| (agent.clone(), set.clone()))
                 .collect(),
             committed_writes: writes,
         }
@@ -156,6 +201,8 @@ pub struct StatsSnapshot {
     /// `(agent, verb, resource)` → requests, agent being the `User-Agent` product (empty when
     /// the client sent none).
     pub by_agent: BTreeMap<(String, String, String), u64>,
+    /// agent → the distinct [`RequestAttributes`] of its requests.
+    pub attributes_by_agent: BTreeMap<String, BTreeSet<RequestAttributes>>,
     /// Writes that changed the store (no-op updates are not counted).
     pub committed_writes: u64,
 }
@@ -192,8 +239,54 @@ impl StatsSnapshot {
             .collect()
     }
 
+    /// The distinct [`RequestAttributes`] of the requests a client whose `User-Agent` product
+    /// is `agent` made (namespace and name included: what a Role or `resourceNames` must cover).
+    pub fn requests_of(&self, agent: &str) -> BTreeSet<RequestAttributes> {
+        self.attributes_by_agent
+            .get(agent)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// All write requests.
     pub fn total_write_requests(&self) -> u64 {
         self.write_requests("")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attributes(verb: &str, ns: Option<&str>, name: Option<&str>) -> RequestAttributes {
+        RequestAttributes {
+            verb: verb.into(),
+            resource: "secrets".into(),
+            namespace: ns.map(str::to_string),
+            name: name.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn request_attributes_are_kept_per_agent() {
+        let stats = Stats::default();
+        stats.count("list", "secrets", None, None, "portico");
+        stats.count("list", "secrets", None, None, "portico");
+        stats.count("watch", "secrets", Some("a"), Some("token"), "portico");
+        stats.count("get", "secrets", Some("b"), Some("key"), "kubectl");
+        let snapshot = stats.snapshot(0);
+        assert_eq!(
+            snapshot.requests_of("portico"),
+            BTreeSet::from([
+                attributes("list", None, None),
+                attributes("watch", Some("a"), Some("token")),
+            ])
+        );
+        assert_eq!(
+            snapshot.requests_of("kubectl"),
+            BTreeSet::from([attributes("get", Some("b"), Some("key"))])
+        );
+        assert!(snapshot.requests_of("nobody").is_empty());
+        assert_eq!(snapshot.count("list", "secrets"), 2);
     }
 }

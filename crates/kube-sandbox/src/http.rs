@@ -416,7 +416,22 @@ async fn handle_resource(
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.split('/').next())
         .unwrap_or_default();
-    app.stats.count(verb, &resource, agent);
+    // RBAC reads a list's or watch's name from a `metadata.name=` field selector.
+    let name = match verb {
+        "list" | "watch" | "deletecollection" => params.get("fieldSelector").and_then(|selector| {
+            FieldSelector::parse(selector, &target.served.rt.group, &target.served.rt.plural)
+                .ok()
+                .and_then(|fields| fields.pinned_name().map(str::to_string))
+        }),
+        _ => target.name.clone(),
+    };
+    app.stats.count(
+        verb,
+        &resource,
+        target.namespace.as_deref(),
+        name.as_deref(),
+        agent,
+    );
     if let Some(code) = app.faults.take(path, verb) {
         return Err(ApiError::injected(code));
     }

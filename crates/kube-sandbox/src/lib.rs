@@ -40,7 +40,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 pub use error::ApiError;
-pub use faults::{FaultRule, Faults, StatsSnapshot};
+pub use faults::{FaultRule, Faults, RequestAttributes, StatsSnapshot};
 pub use registry::ResourceType;
 pub use store::Store;
 

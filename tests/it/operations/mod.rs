@@ -1,7 +1,8 @@
 //! Observability, high availability and deployment, tested on the shipped binary: `portico run`
 //! (and `portico gateway`) as real child processes against a sandbox API server and a reference
 //! gateway on loopback — the metrics endpoint, leader election between processes, OTLP export
-//! across processes, SIGTERM — and the `deploy/` kustomize base through the real kubectl.
+//! across processes, SIGTERM — and the `deploy/` kustomize base and its namespaced component
+//! through the real kubectl.
 //!
 //! Contract of this file: `OperatorProcess` (spawn a `portico` command, read its log, find its
 //! metrics address, signal it) and `scrape` (parse `/metrics` into series → value).
@@ -9,6 +10,7 @@
 mod deploy;
 mod leader;
 mod metrics;
+mod namespaced;
 mod trace_export;
 
 use std::collections::BTreeMap;
@@ -63,12 +65,32 @@ impl OperatorProcess {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Self {
+        Self::run_with_token_secret(
+            kubeconfig,
+            gateway_url,
+            "portico-system/gateway-admin",
+            instance,
+            extra,
+            env,
+        )
+    }
+
+    /// [`OperatorProcess::run`], reading the gateway token from `token_secret`
+    /// (`NAMESPACE/NAME`) instead of the stack's `portico-system/gateway-admin`.
+    pub fn run_with_token_secret(
+        kubeconfig: &Path,
+        gateway_url: &str,
+        token_secret: &str,
+        instance: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut args = vec![
             "run",
             "--gateway-url",
             gateway_url,
             "--gateway-token-secret",
-            "portico-system/gateway-admin",
+            token_secret,
             "--metrics-addr",
             "127.0.0.1:0",
             "--gateway-qps",

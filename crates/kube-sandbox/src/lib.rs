@@ -18,6 +18,7 @@ pub mod error;
 pub mod faults;
 pub mod http;
 pub mod managed;
+pub mod negotiation;
 pub mod object;
 pub mod openapi;
 pub mod protobuf;

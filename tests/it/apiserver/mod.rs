@@ -13,6 +13,7 @@ use kube::runtime::watcher;
 use kube_sandbox::{ApiServer, ApiServerConfig};
 use serde_json::json;
 
+mod metadata;
 mod more;
 mod protocol;
 

@@ -1,6 +1,7 @@
 //! The HTTP face of the API server: routing Kubernetes REST paths to the verbs, query parameter
 //! and body decoding, Status/list responses in the view the `Accept` header negotiates (whole,
-//! `Table` or `PartialObjectMetadata`, see `negotiation`), auth, faults and statistics.
+//! `Table` or `PartialObjectMetadata`, see `negotiation`), the loopback `Host` check, auth,
+//! faults and statistics.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use serde_json::{Value, json};
 use super::discovery;
 use super::error::ApiError;
 use super::faults::{Faults, Stats};
+use super::loopback_host;
 use super::negotiation::{self, View};
 use super::object::meta_str;
 use super::protobuf;
@@ -392,6 +394,16 @@ pub async fn dispatch(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    // Before anything else, health checks included: a page reaching the server through DNS
+    // rebinding gets nothing.
+    if let Err(refusal) = loopback_host::check(&headers, &uri) {
+        let mut response = error_response(&refusal);
+        response.headers_mut().insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        return response;
+    }
     let path = uri.path().to_string();
     if matches!(path.as_str(), "/healthz" | "/readyz" | "/livez")
         || path.starts_with("/healthz/")

@@ -5,7 +5,8 @@
 //!
 //! HTTP on loopback. Bearer-token auth is on when [`ApiServerConfig::token`] is set; the CLI
 //! leaves it off (kubectl sends credentials only over https, and the server is loopback-only),
-//! so every request is admitted.
+//! so every request addressed to the server is admitted. Requests addressed to another host (a
+//! web page reaching the server through DNS rebinding) are refused: see [`loopback_host`].
 //!
 //! Contract: a Kubernetes-compatible API server that knows nothing of Portico's kinds (any CRD
 //! is served from its definition); of our crates it imports only `portico-telemetry`. A
@@ -17,6 +18,7 @@ pub mod discovery;
 pub mod error;
 pub mod faults;
 pub mod http;
+pub mod loopback_host;
 pub mod managed;
 pub mod negotiation;
 pub mod object;

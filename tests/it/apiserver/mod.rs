@@ -16,6 +16,7 @@ use serde_json::json;
 mod metadata;
 mod more;
 mod protocol;
+mod rebinding;
 
 /// A server with the project's CRDs installed, and a client for it.
 pub(crate) async fn start() -> (ApiServer, kube::Client) {

@@ -50,7 +50,8 @@ pub use store::Store;
 /// How to run an API server.
 #[derive(Debug, Clone)]
 pub struct ApiServerConfig {
-    /// Address to bind (`127.0.0.1:0` picks a free port).
+    /// Address to bind (`127.0.0.1:0` picks a free port). Requests must name a loopback host
+    /// ([`loopback_host`]), so on any other address the server answers only `403`s.
     pub listen: SocketAddr,
     /// Bearer token every request must present; `None` admits all.
     pub token: Option<SecretString>,

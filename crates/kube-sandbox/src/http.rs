@@ -1,5 +1,7 @@
 //! The HTTP face of the API server: routing Kubernetes REST paths to the verbs, query parameter
-//! and body decoding, Status/Table/list responses, auth, faults and statistics.
+//! and body decoding, Status/list responses in the view the `Accept` header negotiates (whole,
+//! `Table` or `PartialObjectMetadata`, see `negotiation`), the loopback `Host` check, auth,
+//! faults and statistics.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,6 +18,8 @@ use serde_json::{Value, json};
 use super::discovery;
 use super::error::ApiError;
 use super::faults::{Faults, Stats};
+use super::loopback_host;
+use super::negotiation::{self, View};
 use super::object::meta_str;
 use super::protobuf;
 use super::selector::{FieldSelector, LabelSelector};
@@ -24,7 +28,7 @@ use super::table;
 use super::verbs::{
     self, DeleteOptions, FieldValidation, PatchBody, Propagation, Subresource, WriteOptions,
 };
-use super::watch::{self, WatchRequest, WatchSettings};
+use super::watch::{self, WatchRequest, WatchSettings, WatchView};
 
 /// Everything a request handler needs.
 pub struct AppState {
@@ -275,20 +279,111 @@ fn parse_yaml_or_json(body: &Bytes) -> Result<Value, ApiError> {
         .map_err(|error| ApiError::bad_request(format!("error decoding YAML: {error}")))
 }
 
-fn accept(headers: &HeaderMap) -> &str {
+/// The `Accept` header (the first one, as Go's `Header.Get` reads it).
+fn accept(headers: &HeaderMap) -> Option<std::borrow::Cow<'_, str>> {
     headers
         .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/json")
+        .map(|value| String::from_utf8_lossy(value.as_bytes()))
 }
 
+/// The `includeObject` of a `Table`: `Metadata` unless the request says otherwise.
+fn include_object(params: &Params) -> &str {
+    params
+        .get("includeObject")
+        .map(String::as_str)
+        .unwrap_or("Metadata")
+}
+
+/// A stored object in the negotiated view.
 fn object_response(
     status: u16,
     served: &Served,
     object: &StoredObject,
+    view: &View,
+    params: &Params,
     warnings: &[String],
-) -> Response {
-    json_response(status, verbs::present_bytes(served, object), warnings)
+) -> Result<Response, ApiError> {
+    match view {
+        View::Full => Ok(json_response(
+            status,
+            verbs::present_bytes(served, object),
+            warnings,
+        )),
+        other => value_view(status, served, &object.value, other, params, warnings),
+    }
+}
+
+/// An object in the negotiated view; `object` is the stored form (presented here).
+fn value_view(
+    status: u16,
+    served: &Served,
+    object: &Value,
+    view: &View,
+    params: &Params,
+    warnings: &[String],
+) -> Result<Response, ApiError> {
+    let rendered = match view {
+        View::Full => verbs::present_value(served, object),
+        View::Metadata { version } => negotiation::partial_object_metadata(version, object),
+        View::MetadataList { .. } => {
+            return Err(negotiation::object_not_convertible(served, false));
+        }
+        View::Table { version } => {
+            let shown = verbs::present_value(served, object);
+            let table = table::to_table(&served.rt, &[shown], Value::Null, include_object(params));
+            negotiation::table_in_version(table, version)
+        }
+    };
+    Ok(json_response(
+        status,
+        Bytes::from(serde_json::to_vec(&rendered).unwrap_or_default()),
+        warnings,
+    ))
+}
+
+/// A `Scale` in the negotiated view (a `Table` of a scale is not rendered: the scale itself is).
+fn scale_response(served: &Served, scale: &Value, view: &View) -> Result<Response, ApiError> {
+    match view {
+        View::Metadata { version } => Ok(value_response(
+            200,
+            &negotiation::partial_object_metadata(version, scale),
+        )),
+        View::MetadataList { .. } => Err(negotiation::object_not_convertible(served, true)),
+        View::Full | View::Table { .. } => Ok(value_response(200, scale)),
+    }
+}
+
+/// A list in the negotiated view.
+fn list_response(
+    served: &Served,
+    items: &[Arc<StoredObject>],
+    metadata: Value,
+    view: &View,
+    params: &Params,
+) -> Result<Response, ApiError> {
+    match view {
+        View::Full => Ok(json_response(200, list_body(served, items, metadata), &[])),
+        View::MetadataList { version } => Ok(value_response(
+            200,
+            &negotiation::partial_object_metadata_list(
+                version,
+                items.iter().map(|item| &item.value),
+                metadata,
+            ),
+        )),
+        View::Metadata { .. } => Err(negotiation::list_not_convertible(served)),
+        View::Table { version } => {
+            let shown: Vec<Value> = items
+                .iter()
+                .map(|o| verbs::present_value(served, &o.value))
+                .collect();
+            let table = table::to_table(&served.rt, &shown, metadata, include_object(params));
+            Ok(value_response(
+                200,
+                &negotiation::table_in_version(table, version),
+            ))
+        }
+    }
 }
 
 /// Entry point of every request.
@@ -299,6 +394,16 @@ pub async fn dispatch(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    // Before anything else, health checks included: a page reaching the server through DNS
+    // rebinding gets nothing.
+    if let Err(refusal) = loopback_host::check(&headers, &uri) {
+        let mut response = error_response(&refusal);
+        response.headers_mut().insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        return response;
+    }
     let path = uri.path().to_string();
     if matches!(path.as_str(), "/healthz" | "/readyz" | "/livez")
         || path.starts_with("/healthz/")
@@ -441,6 +546,14 @@ async fn handle_resource(
     let served = &target.served;
     let namespace = target.namespace.clone().unwrap_or_default();
     let name = target.name.clone().unwrap_or_default();
+    // Every verb negotiates its response before it runs, as kube-apiserver's handlers do.
+    let accept = accept(headers);
+    let negotiated = if verb == "watch" {
+        negotiation::negotiate_watch(accept.as_deref(), served.is_custom())?
+    } else {
+        negotiation::negotiate(accept.as_deref(), served.is_custom())?
+    };
+    let view = &negotiated.view;
     match verb {
         "get" => {
             let object = app
@@ -448,20 +561,11 @@ async fn handle_resource(
                 .get(&served.storage_key, &namespace, &name)
                 .ok_or_else(|| ApiError::not_found(&served.rt, &name))?;
             if target.subresource == Subresource::Scale {
-                return Ok(value_response(200, &verbs::scale_view(served, &object)));
+                return scale_response(served, &verbs::scale_view(served, &object), view);
             }
-            if table::wants_table(accept(headers)) {
-                let include = params
-                    .get("includeObject")
-                    .map(String::as_str)
-                    .unwrap_or("Metadata");
-                let shown = verbs::present_value(served, &object.value);
-                let rendered = table::to_table(&served.rt, &[shown], Value::Null, include);
-                return Ok(value_response(200, &rendered));
-            }
-            Ok(object_response(200, served, &object, &[]))
+            object_response(200, served, &object, view, params, &[])
         }
-        "list" => list(app, served, target.namespace.as_deref(), params, headers),
+        "list" => list(app, served, target.namespace.as_deref(), params, view),
         "watch" => {
             let mut fields = FieldSelector::parse(
                 params
@@ -483,12 +587,22 @@ async fn handle_resource(
                 .and_then(|t| t.parse::<u64>().ok())
                 .map(Duration::from_secs)
                 .unwrap_or(Duration::from_secs(1800));
-            let table = table::wants_table(accept(headers)).then(|| {
-                params
-                    .get("includeObject")
-                    .cloned()
-                    .unwrap_or_else(|| "Metadata".to_string())
-            });
+            let view = match view {
+                View::Full => WatchView::Full,
+                View::Table { version } => WatchView::Table {
+                    version,
+                    include_object: include_object(params).to_string(),
+                },
+                View::Metadata { version } => WatchView::Metadata { version },
+                View::MetadataList { .. } => {
+                    // kube-apiserver cannot convert an event's object to a list: it logs the
+                    // failure and sends the object unconverted.
+                    tracing::debug!(
+                        "a watch asked for PartialObjectMetadataList; events are sent unconverted"
+                    );
+                    WatchView::Full
+                }
+            };
             let request = WatchRequest {
                 namespace: target.namespace.clone(),
                 resource_version: params.get("resourceVersion").cloned(),
@@ -502,7 +616,7 @@ async fn handle_resource(
                         .unwrap_or(""),
                 )?,
                 fields,
-                table,
+                view,
             };
             let receiver = watch::start(
                 app.store.clone(),
@@ -533,12 +647,14 @@ async fn handle_resource(
                 decode_body(headers, &body, takes_protobuf(served))?,
                 &options,
             )?;
-            Ok(object_response(
+            object_response(
                 201,
                 served,
                 &written.committed.object,
+                view,
+                params,
                 &written.warnings,
-            ))
+            )
         }
         "update" => {
             let options = write_options(params, headers)?;
@@ -552,17 +668,20 @@ async fn handle_resource(
                 &options,
             )?;
             if target.subresource == Subresource::Scale {
-                return Ok(value_response(
-                    200,
+                return scale_response(
+                    served,
                     &verbs::scale_view(served, &written.committed.object),
-                ));
+                    view,
+                );
             }
-            Ok(object_response(
+            object_response(
                 200,
                 served,
                 &written.committed.object,
+                view,
+                params,
                 &written.warnings,
-            ))
+            )
         }
         "patch" => {
             let options = write_options(params, headers)?;
@@ -577,29 +696,33 @@ async fn handle_resource(
                 &options,
             )?;
             if target.subresource == Subresource::Scale {
-                return Ok(value_response(
-                    200,
+                return scale_response(
+                    served,
                     &verbs::scale_view(served, &written.committed.object),
-                ));
+                    view,
+                );
             }
             let status = if written.committed.created { 201 } else { 200 };
-            Ok(object_response(
+            object_response(
                 status,
                 served,
                 &written.committed.object,
+                view,
+                params,
                 &written.warnings,
-            ))
+            )
         }
         "delete" => {
             let options = delete_options(params, headers, &body)?;
             let deleted = verbs::delete(&app.store, served, &namespace, &name, &options)?;
             let object = &deleted.committed.object;
             if deleted.committed.removed {
+                // A `Status` is never converted.
                 Ok(value_response(200, &success_status(served, object)))
             } else {
                 // kube-apiserver answers 200 with the object while finalizers hold it (202 only
                 // when a client explicitly asked for orphanDependents=false).
-                Ok(object_response(200, served, object, &[]))
+                object_response(200, served, object, view, params, &[])
             }
         }
         "deletecollection" => {
@@ -616,15 +739,13 @@ async fn handle_resource(
                 }
             }
             let list_rv = app.store.resource_version();
-            Ok(json_response(
-                200,
-                list_body(
-                    served,
-                    &items,
-                    json!({"resourceVersion": list_rv.to_string()}),
-                ),
-                &[],
-            ))
+            list_response(
+                served,
+                &items,
+                json!({"resourceVersion": list_rv.to_string()}),
+                view,
+                params,
+            )
         }
         _ => Err(ApiError::method_not_allowed()),
     }
@@ -759,7 +880,7 @@ fn list(
     served: &Served,
     namespace: Option<&str>,
     params: &Params,
-    headers: &HeaderMap,
+    view: &View,
 ) -> Result<Response, ApiError> {
     let labels = LabelSelector::parse(
         params
@@ -828,19 +949,5 @@ fn list(
         let raw = serde_json::to_vec(&ContinueToken { rv: list_rv, start }).unwrap_or_default();
         metadata["continue"] = json!(base64::engine::general_purpose::STANDARD.encode(raw));
     }
-    if table::wants_table(accept(headers)) {
-        let include = params
-            .get("includeObject")
-            .map(String::as_str)
-            .unwrap_or("Metadata");
-        let shown: Vec<Value> = items
-            .iter()
-            .map(|o| verbs::present_value(served, &o.value))
-            .collect();
-        return Ok(value_response(
-            200,
-            &table::to_table(&served.rt, &shown, metadata, include),
-        ));
-    }
-    Ok(json_response(200, list_body(served, &items, metadata), &[]))
+    list_response(served, &items, metadata, view, params)
 }

@@ -5,7 +5,8 @@
 //!
 //! HTTP on loopback. Bearer-token auth is on when [`ApiServerConfig::token`] is set; the CLI
 //! leaves it off (kubectl sends credentials only over https, and the server is loopback-only),
-//! so every request is admitted.
+//! so every request addressed to the server is admitted. Requests addressed to another host (a
+//! web page reaching the server through DNS rebinding) are refused: see [`loopback_host`].
 //!
 //! Contract: a Kubernetes-compatible API server that knows nothing of Portico's kinds (any CRD
 //! is served from its definition); of our crates it imports only `portico-telemetry`. A
@@ -17,7 +18,9 @@ pub mod discovery;
 pub mod error;
 pub mod faults;
 pub mod http;
+pub mod loopback_host;
 pub mod managed;
+pub mod negotiation;
 pub mod object;
 pub mod openapi;
 pub mod protobuf;
@@ -47,7 +50,8 @@ pub use store::Store;
 /// How to run an API server.
 #[derive(Debug, Clone)]
 pub struct ApiServerConfig {
-    /// Address to bind (`127.0.0.1:0` picks a free port).
+    /// Address to bind (`127.0.0.1:0` picks a free port). Requests must name a loopback host
+    /// ([`loopback_host`]), so on any other address the server answers only `403`s.
     pub listen: SocketAddr,
     /// Bearer token every request must present; `None` admits all.
     pub token: Option<SecretString>,

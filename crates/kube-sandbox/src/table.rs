@@ -1,4 +1,5 @@
-//! `Table` (meta.k8s.io/v1) responses for `kubectl get`, built from printer columns.
+//! `Table` (meta.k8s.io/v1) responses for `kubectl get`, built from printer columns. Whether a
+//! request asks for one is content negotiation's call (`negotiation`).
 //!
 //! Custom resources get `Name` followed by their `additionalPrinterColumns`, each evaluated as a
 //! JSONPath against the object; built-in kinds get the columns kube-apiserver's own printers
@@ -13,11 +14,6 @@ use jsonpath_rust::query::js_path_process;
 use serde_json::{Map, Value, json};
 
 use super::registry::{PrinterColumn, ResourceType};
-
-/// Whether an `Accept` header asks for a `Table` (`application/json;as=Table;v=v1;g=meta.k8s.io`).
-pub fn wants_table(accept: &str) -> bool {
-    accept.contains("as=Table")
-}
 
 /// Renders objects (one for a get, many for a list) as a `Table`. `list_metadata` is the list's
 /// `metadata` (resourceVersion, continue) or `null` for a single object; `include_object` is the

@@ -296,11 +296,3 @@ fn other_kinds_show_creation_time() {
         json!(["aimodels.portico.dev", "2026-01-02T03:04:05Z"])
     );
 }
-
-#[test]
-fn wants_table_reads_the_accept_header() {
-    assert!(wants_table(
-        "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
-    ));
-    assert!(!wants_table("application/json"));
-}

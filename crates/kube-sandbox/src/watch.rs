@@ -1,7 +1,9 @@
 //! Watch streams: synthetic `ADDED` events for the initial state (resourceVersion unset or `0`,
 //! or `sendInitialEvents`), then every change after the start version read from the store's
 //! history in commit order, bookmarks, `timeoutSeconds`, and a `410 Expired` ERROR event when the
-//! start version (or a lagging reader) falls behind the retained history.
+//! start version (or a lagging reader) falls behind the retained history. Event objects come in
+//! the negotiated view: whole, as a `Table`, or as `PartialObjectMetadata` (bookmarks too, as
+//! kube-apiserver converts them).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +13,7 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
 use super::error::ApiError;
+use super::negotiation::partial_object_metadata;
 use super::selector::{FieldSelector, LabelSelector};
 use super::store::{ChangeEvent, EventType, Served, Store, StoredObject};
 use super::table;
@@ -33,8 +36,27 @@ pub struct WatchRequest {
     pub labels: LabelSelector,
     /// `fieldSelector`.
     pub fields: FieldSelector,
-    /// Table rendering (`kubectl get -w`), with `includeObject`.
-    pub table: Option<String>,
+    /// What the events' objects are converted to.
+    pub view: WatchView,
+}
+
+/// The view of a watch's objects, from the request's `Accept` header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WatchView {
+    /// The objects as the resource serves them.
+    Full,
+    /// A `Table` per event (`kubectl get -w`), in `meta.k8s.io/<version>`, with `includeObject`.
+    Table {
+        /// `v1` or `v1beta1`.
+        version: &'static str,
+        /// `includeObject`.
+        include_object: String,
+    },
+    /// `PartialObjectMetadata` in `meta.k8s.io/<version>`, bookmarks included.
+    Metadata {
+        /// `v1` or `v1beta1`.
+        version: &'static str,
+    },
 }
 
 /// Shared settings of the watch machinery.
@@ -69,13 +91,22 @@ impl Watcher {
         buffer.put_slice(b"{\"type\":\"");
         buffer.put_slice(event_type.as_bytes());
         buffer.put_slice(b"\",\"object\":");
-        match &self.request.table {
-            Some(include) => {
+        match &self.request.view {
+            WatchView::Table {
+                version,
+                include_object,
+            } => {
                 let shown = present_value(&self.served, &object.value);
-                let rendered = table::to_table(&self.served.rt, &[shown], Value::Null, include);
+                let rendered =
+                    table::to_table(&self.served.rt, &[shown], Value::Null, include_object);
+                let rendered = super::negotiation::table_in_version(rendered, version);
                 buffer.put_slice(&serde_json::to_vec(&rendered).unwrap_or_default());
             }
-            None => buffer.put_slice(&super::verbs::present_bytes(&self.served, object)),
+            WatchView::Metadata { version } => {
+                let partial = partial_object_metadata(version, &object.value);
+                buffer.put_slice(&serde_json::to_vec(&partial).unwrap_or_default());
+            }
+            WatchView::Full => buffer.put_slice(&super::verbs::present_bytes(&self.served, object)),
         }
         buffer.put_slice(b"}\n");
         buffer.freeze()
@@ -108,11 +139,17 @@ impl Watcher {
         if initial_events_end {
             metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        let event = json!({"type": "BOOKMARK", "object": {
-            "kind": self.served.rt.kind,
-            "apiVersion": self.served.rt.api_version(),
-            "metadata": metadata,
-        }});
+        let object = match &self.request.view {
+            WatchView::Metadata { version } => {
+                partial_object_metadata(version, &json!({"metadata": metadata}))
+            }
+            WatchView::Full | WatchView::Table { .. } => json!({
+                "kind": self.served.rt.kind,
+                "apiVersion": self.served.rt.api_version(),
+                "metadata": metadata,
+            }),
+        };
+        let event = json!({"type": "BOOKMARK", "object": object});
         let mut line = serde_json::to_vec(&event).unwrap_or_default();
         line.push(b'\n');
         self.send(Bytes::from(line)).await

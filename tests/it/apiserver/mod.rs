@@ -13,8 +13,10 @@ use kube::runtime::watcher;
 use kube_sandbox::{ApiServer, ApiServerConfig};
 use serde_json::json;
 
+mod metadata;
 mod more;
 mod protocol;
+mod rebinding;
 
 /// A server with the project's CRDs installed, and a client for it.
 pub(crate) async fn start() -> (ApiServer, kube::Client) {

@@ -183,6 +183,34 @@ pub type GatewayResult<T> = Result<GatewayResponse<T>, GatewayError>;
 #[derive(Clone)]
 pub struct GatewayClient {
     shared: Arc<Shared>,
+    /// The resource the calls are made for (see [`GatewayClient::owned_by`]).
+    owner: Option<Arc<Owner>>,
+}
+
+/// The resource a gateway object is managed by, sent as the `owner` query parameter of writes,
+/// deletions and key operations: the gateway records the first owner and refuses another one
+/// (`409`, code `owned_by_another`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    /// The operator's cluster identity (`--cluster-name`).
+    pub cluster: String,
+    /// The resource's namespace.
+    pub namespace: String,
+    /// The resource's name.
+    pub name: String,
+    /// The resource's uid: what the gateway compares.
+    pub uid: String,
+}
+
+impl std::fmt::Display for Owner {
+    /// `<cluster>/<namespace>/<name>/<uid>`, the contract's `OwnerRef`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{}/{}/{}",
+            self.cluster, self.namespace, self.name, self.uid
+        )
+    }
 }
 
 struct Shared {
@@ -303,6 +331,7 @@ impl GatewayClient {
         )?;
         let http = http_client(&config)?;
         Ok(GatewayClient {
+            owner: None,
             shared: Arc::new(Shared {
                 base_url: config.base_url.trim_end_matches('/').to_string(),
                 display_url,
@@ -315,6 +344,28 @@ impl GatewayClient {
                 metrics: config.metrics,
             }),
         })
+    }
+
+    /// The same client, making its writes, deletions and key operations for `owner` (the
+    /// gateway refuses them for an object another resource owns). Cheap: shares everything.
+    pub fn owned_by(&self, owner: Owner) -> GatewayClient {
+        GatewayClient {
+            shared: self.shared.clone(),
+            owner: Some(Arc::new(owner)),
+        }
+    }
+
+    /// The owner parameter of this client's calls.
+    fn owner_arg(&self) -> Result<Option<types::OwnerRef>, GatewayErrorKind> {
+        self.owner
+            .as_ref()
+            .map(|owner| {
+                owner
+                    .to_string()
+                    .parse()
+                    .map_err(|e| GatewayErrorKind::InvalidRequest(format!("owner {owner}: {e}")))
+            })
+            .transpose()
     }
 
     /// The gateway's base URL (without any credentials it contained).
@@ -335,9 +386,11 @@ impl GatewayClient {
             object_name("name", name),
             to_generated::<types::ModelSpec>("spec", spec),
         );
+        let owner = self.owner_arg();
         self.execute(&UPSERT_MODEL, path, Bearer::Admin, async move |client| {
             let (ns, name, body) = (args.0?, args.1?, args.2?);
-            Ok(client.upsert_model(&ns, &name, &body).await)
+            let owner = owner?;
+            Ok(client.upsert_model(&ns, &name, owner.as_ref(), &body).await)
         })
         .await
     }
@@ -357,9 +410,11 @@ impl GatewayClient {
     pub async fn delete_model(&self, ns: &str, name: &str) -> GatewayResult<()> {
         let path = format!("/v1/namespaces/{ns}/models/{name}");
         let args = (object_name("ns", ns), object_name("name", name));
+        let owner = self.owner_arg();
         self.execute(&DELETE_MODEL, path, Bearer::Admin, async move |client| {
             let (ns, name) = (args.0?, args.1?);
-            Ok(client.delete_model(&ns, &name).await)
+            let owner = owner?;
+            Ok(client.delete_model(&ns, &name, owner.as_ref()).await)
         })
         .await
     }
@@ -399,13 +454,17 @@ impl GatewayClient {
             object_name("model", model),
             object_name("key", key),
         );
+        let owner = self.owner_arg();
         self.execute(
             &UPSERT_MODEL_KEY,
             path,
             Bearer::Admin,
             async move |client| {
                 let (ns, model, key) = (args.0?, args.1?, args.2?);
-                Ok(client.upsert_model_key(&ns, &model, &key).await)
+                let owner = owner?;
+                Ok(client
+                    .upsert_model_key(&ns, &model, &key, owner.as_ref())
+                    .await)
             },
         )
         .await
@@ -419,13 +478,17 @@ impl GatewayClient {
             object_name("model", model),
             object_name("key", key),
         );
+        let owner = self.owner_arg();
         self.execute(
             &DELETE_MODEL_KEY,
             path,
             Bearer::Admin,
             async move |client| {
                 let (ns, model, key) = (args.0?, args.1?, args.2?);
-                Ok(client.delete_model_key(&ns, &model, &key).await)
+                let owner = owner?;
+                Ok(client
+                    .delete_model_key(&ns, &model, &key, owner.as_ref())
+                    .await)
             },
         )
         .await
@@ -445,9 +508,13 @@ impl GatewayClient {
             object_name("name", name),
             to_generated::<types::DatabaseSpec>("spec", spec),
         );
+        let owner = self.owner_arg();
         self.execute(&UPSERT_DATABASE, path, Bearer::Admin, async move |client| {
             let (ns, name, body) = (args.0?, args.1?, args.2?);
-            Ok(client.upsert_database(&ns, &name, &body).await)
+            let owner = owner?;
+            Ok(client
+                .upsert_database(&ns, &name, owner.as_ref(), &body)
+                .await)
         })
         .await
     }
@@ -467,9 +534,11 @@ impl GatewayClient {
     pub async fn delete_database(&self, ns: &str, name: &str) -> GatewayResult<Database> {
         let path = format!("/v1/namespaces/{ns}/databases/{name}");
         let args = (object_name("ns", ns), object_name("name", name));
+        let owner = self.owner_arg();
         self.execute(&DELETE_DATABASE, path, Bearer::Admin, async move |client| {
             let (ns, name) = (args.0?, args.1?);
-            Ok(client.delete_database(&ns, &name).await)
+            let owner = owner?;
+            Ok(client.delete_database(&ns, &name, owner.as_ref()).await)
         })
         .await
     }
@@ -504,13 +573,17 @@ impl GatewayClient {
     ) -> GatewayResult<DatabaseCredentials> {
         let path = format!("/v1/namespaces/{ns}/databases/{name}/credentials");
         let args = (object_name("ns", ns), object_name("name", name));
+        let owner = self.owner_arg();
         self.execute(
             &ROTATE_DATABASE_CREDENTIALS,
             path,
             Bearer::Admin,
             async move |client| {
                 let (ns, name) = (args.0?, args.1?);
-                Ok(client.rotate_database_credentials(&ns, &name).await)
+                let owner = owner?;
+                Ok(client
+                    .rotate_database_credentials(&ns, &name, owner.as_ref())
+                    .await)
             },
         )
         .await

@@ -19,7 +19,7 @@ mod types;
 pub use breaker::REPROBE_AFTER;
 pub use client::{
     GatewayClient, GatewayClientConfig, GatewayConfigError, GatewayResponse, GatewayResult,
-    GatewayTls, TokenSource,
+    GatewayTls, Owner, TokenSource,
 };
 pub use error::{
     CallRecord, ErrorClass, ErrorDetail, FailureCause, GatewayError, GatewayErrorKind,

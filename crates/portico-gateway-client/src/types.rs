@@ -114,6 +114,9 @@ pub struct Model {
     pub client_model: String,
     /// The stored spec (without the provider credential).
     pub spec: ModelSpec,
+    /// Who manages it (`<cluster>/<namespace>/<name>/<uid>`), when a resource claimed it.
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 /// An API key issued for a model.
@@ -209,6 +212,9 @@ pub struct Database {
     /// Credentials: only in the answer that created the database.
     #[serde(default)]
     pub credentials: Option<DatabaseCredentials>,
+    /// Who manages it (`<cluster>/<namespace>/<name>/<uid>`), when a resource claimed it.
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 /// One page of a list.

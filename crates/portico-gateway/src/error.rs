@@ -14,9 +14,9 @@ tokio::task_local! {
 /// being served.
 #[derive(Debug)]
 pub(crate) struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
+    pub(crate) status: StatusCode,
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
     details: Vec<ErrorDetail>,
     retry_after: Option<u64>,
 }

@@ -13,6 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use super::ownership;
 use super::state::{AppState, bearer_token};
 use super::store::{
     DatabaseEntry, KeyEntry, KeyOwner, ModelEntry, ObjectKey, digest, random_string, role_name,
@@ -103,6 +104,9 @@ fn lock(state: &AppState) -> Result<std::sync::MutexGuard<'_, super::store::Stor
         .map_err(|_| ApiError::internal("the store is unavailable"))
 }
 
+/// The `owner` query parameter of writes, deletions and key operations.
+type OwnerParam = Result<Query<ownership::OwnerQuery>, QueryRejection>;
+
 #[derive(serde::Deserialize)]
 struct ListQuery {
     limit: Option<String>,
@@ -183,15 +187,18 @@ fn model_view(state: &AppState, key: &ObjectKey, entry: &ModelEntry) -> Model {
             provider_credential: None,
             ..entry.spec.clone()
         },
+        owner: entry.owner.clone(),
     }
 }
 
 async fn upsert_model(
     State(state): State<Arc<AppState>>,
     params: Params,
+    owner: OwnerParam,
     bytes: Bytes,
 ) -> Result<Response, ApiError> {
     let [ns, name] = names(params, ["ns", "name"])?;
+    let owner = ownership::claimed(owner)?;
     let spec: ModelSpec = body(&bytes)?;
     let mut violations = Violations::default();
     spec.validate(&mut violations);
@@ -207,6 +214,8 @@ async fn upsert_model(
     let mut store = lock(&state)?;
     let status = match store.models.get_mut(&key) {
         Some(entry) => {
+            let what = format!("model {}/{}", key.0, key.1);
+            ownership::claim(&mut entry.owner, owner.as_deref(), &what)?;
             if entry.spec_json != spec_json || entry.credential_digest != credential_digest {
                 entry.generation += 1;
                 entry.spec = spec;
@@ -224,6 +233,7 @@ async fn upsert_model(
                     credential_digest,
                     generation: 1,
                     keys: Default::default(),
+                    owner,
                 },
             );
             StatusCode::CREATED
@@ -253,10 +263,17 @@ async fn get_model(
 async fn delete_model(
     State(state): State<Arc<AppState>>,
     params: Params,
+    owner: OwnerParam,
 ) -> Result<Response, ApiError> {
     let [ns, name] = names(params, ["ns", "name"])?;
+    let owner = ownership::claimed(owner)?;
     let key = (ns, name);
-    if lock(&state)?.remove_model(&key) {
+    let mut store = lock(&state)?;
+    if let Some(entry) = store.models.get(&key) {
+        let what = format!("model {}/{}", key.0, key.1);
+        ownership::check(entry.owner.as_deref(), owner.as_deref(), &what)?;
+    }
+    if store.remove_model(&key) {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(ApiError::not_found(format!(
@@ -283,13 +300,20 @@ async fn list_models(
 async fn upsert_model_key(
     State(state): State<Arc<AppState>>,
     params: Params,
+    owner: OwnerParam,
 ) -> Result<Response, ApiError> {
     let [ns, model, name] = names(params, ["ns", "model", "key"])?;
+    let owner = ownership::claimed(owner)?;
     let mut store = lock(&state)?;
     let entry = store
         .models
         .get_mut(&(ns.clone(), model.clone()))
         .ok_or_else(|| ApiError::not_found(format!("model {ns}/{model} not found")))?;
+    ownership::check(
+        entry.owner.as_deref(),
+        owner.as_deref(),
+        &format!("model {ns}/{model}"),
+    )?;
     let view = |id: &str, secret: Option<String>| ApiKey {
         namespace: ns.clone(),
         model: model.clone(),
@@ -323,9 +347,18 @@ async fn upsert_model_key(
 async fn delete_model_key(
     State(state): State<Arc<AppState>>,
     params: Params,
+    owner: OwnerParam,
 ) -> Result<Response, ApiError> {
     let [ns, model, name] = names(params, ["ns", "model", "key"])?;
+    let owner = ownership::claimed(owner)?;
     let mut store = lock(&state)?;
+    if let Some(entry) = store.models.get(&(ns.clone(), model.clone())) {
+        ownership::check(
+            entry.owner.as_deref(),
+            owner.as_deref(),
+            &format!("model {ns}/{model}"),
+        )?;
+    }
     let removed = store
         .models
         .get_mut(&(ns.clone(), model.clone()))
@@ -438,6 +471,7 @@ fn database_view(key: &ObjectKey, entry: &DatabaseEntry) -> Database {
         spec: entry.spec.clone(),
         connection: entry.connection.clone(),
         credentials: None,
+        owner: entry.owner.clone(),
     }
 }
 
@@ -448,9 +482,11 @@ fn uses_provisioner(state: &AppState, spec: &DatabaseSpec) -> bool {
 async fn upsert_database(
     State(state): State<Arc<AppState>>,
     params: Params,
+    owner: OwnerParam,
     bytes: Bytes,
 ) -> Result<Response, ApiError> {
     let [ns, name] = names(params, ["ns", "name"])?;
+    let owner = ownership::claimed(owner)?;
     let spec: DatabaseSpec = body(&bytes)?;
     let mut violations = Violations::default();
     spec.validate(&mut violations);
@@ -460,6 +496,8 @@ async fn upsert_database(
     let key = (ns, name);
     let mut store = lock(&state)?;
     if let Some(entry) = store.databases.get_mut(&key) {
+        let what = format!("database {}/{}", key.0, key.1);
+        ownership::claim(&mut entry.owner, owner.as_deref(), &what)?;
         let mut immutable = Vec::new();
         if entry.spec.engine != spec.engine {
             immutable.push(ErrorDetail {
@@ -479,6 +517,8 @@ async fn upsert_database(
                 immutable,
             ));
         }
+        let what = format!("database {}/{}", key.0, key.1);
+        ownership::check(entry.owner.as_deref(), owner.as_deref(), &what)?;
         if entry.phase == DatabasePhase::Deleting {
             return Err(ApiError::conflict(
                 "the database is being deleted",
@@ -543,6 +583,7 @@ async fn upsert_database(
         password_version: 0,
         incarnation,
         work: Arc::default(),
+        owner,
     };
     let mut view = database_view(&key, &entry);
     view.credentials = Some(DatabaseCredentials {
@@ -688,14 +729,18 @@ async fn get_database(
 async fn delete_database(
     State(state): State<Arc<AppState>>,
     params: Params,
+    owner: OwnerParam,
 ) -> Result<Response, ApiError> {
     let [ns, name] = names(params, ["ns", "name"])?;
+    let owner = ownership::claimed(owner)?;
     let key = (ns, name);
     let mut store = lock(&state)?;
     let entry = store
         .databases
         .get_mut(&key)
         .ok_or_else(|| ApiError::not_found(format!("database {}/{} not found", key.0, key.1)))?;
+    let what = format!("database {}/{}", key.0, key.1);
+    ownership::check(entry.owner.as_deref(), owner.as_deref(), &what)?;
     let start = entry.phase != DatabasePhase::Deleting;
     entry.phase = DatabasePhase::Deleting;
     let view = database_view(&key, entry);
@@ -759,8 +804,10 @@ async fn deprovision(state: Arc<AppState>, key: ObjectKey, incarnation: u64) {
 async fn rotate_database_credentials(
     State(state): State<Arc<AppState>>,
     params: Params,
+    owner: OwnerParam,
 ) -> Result<Response, ApiError> {
     let [ns, name] = names(params, ["ns", "name"])?;
+    let owner = ownership::claimed(owner)?;
     let key = (ns, name);
     let password = random_string(32);
     let (work, username, apply) = {
@@ -768,6 +815,8 @@ async fn rotate_database_credentials(
         let entry = store.databases.get_mut(&key).ok_or_else(|| {
             ApiError::not_found(format!("database {}/{} not found", key.0, key.1))
         })?;
+        let what = format!("database {}/{}", key.0, key.1);
+        ownership::check(entry.owner.as_deref(), owner.as_deref(), &what)?;
         if entry.phase == DatabasePhase::Deleting {
             return Err(ApiError::conflict(
                 "the database is being deleted",

@@ -11,6 +11,7 @@ mod error;
 mod faults;
 mod gate;
 mod handlers;
+mod ownership;
 pub mod postgres;
 mod server;
 mod state;

@@ -58,6 +58,8 @@ pub(crate) struct ModelEntry {
     pub credential_digest: Option<[u8; 32]>,
     pub generation: i64,
     pub keys: BTreeMap<String, KeyEntry>,
+    /// The resource that manages it (`<cluster>/<namespace>/<name>/<uid>`), once one claimed it.
+    pub owner: Option<String>,
 }
 
 pub(crate) struct KeyEntry {
@@ -87,6 +89,8 @@ pub(crate) struct DatabaseEntry {
     /// Held while the provisioner works on this database, so provisioning, password changes
     /// and deprovisioning never overlap.
     pub work: Arc<tokio::sync::Mutex<()>>,
+    /// The resource that manages it (`<cluster>/<namespace>/<name>/<uid>`), once one claimed it.
+    pub owner: Option<String>,
 }
 
 #[derive(Default)]

@@ -166,6 +166,8 @@ pub struct Model {
     pub endpoint: String,
     pub client_model: String,
     pub spec: ModelSpec,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// `ApiKey`.
@@ -245,6 +247,8 @@ pub struct Database {
     pub connection: Option<DatabaseConnection>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credentials: Option<DatabaseCredentials>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// `ModelList` and `DatabaseList`.

@@ -28,6 +28,9 @@ pub struct OperatorConfig {
     pub gate: GatePolicy,
     /// Name the operator reports events as (e.g. the pod name).
     pub instance: String,
+    /// This cluster's identity at the gateway: recorded with every object it provisions, so
+    /// operators of several clusters sharing one gateway never change or delete each other's.
+    pub cluster_name: String,
 }
 
 impl Default for OperatorConfig {
@@ -37,6 +40,7 @@ impl Default for OperatorConfig {
             concurrency: 16,
             gate: GatePolicy::default(),
             instance: "portico".into(),
+            cluster_name: "default".into(),
         }
     }
 }

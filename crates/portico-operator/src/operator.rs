@@ -72,6 +72,16 @@ pub struct RunArgs {
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "PORTICO_NAMESPACE", value_name = "NAMESPACE")]
     pub namespace: Option<String>,
+    /// This cluster's identity at the gateway, recorded as the owner of every object the
+    /// operator provisions: operators of clusters sharing one gateway never change or delete
+    /// each other's objects. Keep it stable for the life of the cluster.
+    #[arg(
+        long,
+        env = "PORTICO_CLUSTER_NAME",
+        default_value = "default",
+        value_name = "NAME"
+    )]
+    pub cluster_name: String,
     /// How long a terminal failure (invalid spec, bad credentials) waits before one unprompted
     /// retry; a change of the spec, a referenced Secret or the token retries at once.
     #[arg(long, env = "PORTICO_TERMINAL_RETRY", default_value = "30m", value_parser = humantime::parse_duration)]
@@ -163,6 +173,7 @@ impl RunArgs {
                 ..GatePolicy::default()
             },
             instance: instance_name(),
+            cluster_name: self.cluster_name.clone(),
         }
     }
 

@@ -348,3 +348,164 @@ async fn deleting_many_at_once_deprovisions_each_exactly_once() {
         "{events:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adoption_is_exclusive() {
+    let env = Env::start().await;
+    env.create::<AIModel>(aimodel("original", keyless_spec()))
+        .await;
+    env.wait_ready::<AIModel>("original").await;
+    let secret = env
+        .secret("original-conn")
+        .await
+        .expect("connection Secret");
+
+    let mut intruder = aimodel("intruder", keyless_spec());
+    intruder["metadata"]["annotations"] =
+        serde_json::json!({"portico.dev/external-name": "original"});
+    env.create::<AIModel>(intruder).await;
+    let refused = wait_synced_false::<AIModel>(&env, "intruder", "Conflict").await;
+    let synced = refused
+        .condition(portico_api::CONDITION_SYNCED)
+        .expect("Synced");
+    assert!(
+        synced.message.contains("owned_by_another"),
+        "{}",
+        synced.message
+    );
+    assert_eq!(
+        env.gateway_calls_any("deleteModelKey"),
+        0,
+        "a key was revoked"
+    );
+    assert_eq!(
+        env.gateway_calls_any("upsertModelKey"),
+        1,
+        "a key was issued"
+    );
+
+    env.api::<AIModel>()
+        .delete("intruder", &DeleteParams::default())
+        .await
+        .expect("delete");
+    env.wait_gone::<AIModel>("intruder").await;
+    let model = env
+        .gateway_admin
+        .get_model(NS, "original")
+        .await
+        .expect("the original's model survives the intruder's deletion");
+    assert!(
+        model
+            .value
+            .owner
+            .as_deref()
+            .is_some_and(|owner| owner.starts_with("default/team-a/original/")),
+        "{:?}",
+        model.value.owner
+    );
+    let now = env
+        .secret("original-conn")
+        .await
+        .expect("connection Secret");
+    assert_eq!(fingerprint(&now), fingerprint(&secret));
+    env.wait_ready::<AIModel>("original").await;
+}
+
+/// A second cluster: its own API server and operator (`--cluster-name west`) on the same
+/// gateway.
+async fn second_cluster(env: &Env) -> (kube_sandbox::ApiServer, kube::Client) {
+    let apiserver = kube_sandbox::ApiServer::start(kube_sandbox::ApiServerConfig::default())
+        .await
+        .expect("second API server");
+    let client = apiserver.kube_client().expect("client");
+    portico_testbed::stack::install_crds(&client)
+        .await
+        .expect("CRDs");
+    for namespace in ["portico-system", NS] {
+        portico_testbed::stack::create_namespace(&client, namespace)
+            .await
+            .expect("namespace");
+    }
+    put_secret(
+        &client,
+        "portico-system",
+        "gateway-admin",
+        &[("token", GATEWAY_TOKEN)],
+    )
+    .await;
+    let ctx = portico_operator::controller::ContextBuilder::new(
+        client.clone(),
+        portico_gateway_client::GatewayClientConfig::new(env.gateway.url()),
+        env.token_secret.clone(),
+    )
+    .config(portico_operator::controller::OperatorConfig {
+        cluster_name: "west".into(),
+        instance: "west".into(),
+        ..portico_operator::controller::OperatorConfig::default()
+    })
+    .build()
+    .expect("west's context");
+    tokio::spawn(portico_operator::controller::run(
+        ctx,
+        tokio_util::sync::CancellationToken::new(),
+    ));
+    (apiserver, client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_clusters_on_one_gateway_never_touch_each_others_objects() {
+    let env = Env::start_with(Options {
+        cluster_name: "east".into(),
+        ..Options::default()
+    })
+    .await;
+    env.create::<AIModel>(aimodel("shared-name", keyless_spec()))
+        .await;
+    env.wait_ready::<AIModel>("shared-name").await;
+
+    let (_west_server, west) = second_cluster(&env).await;
+    let west_models = kube::Api::<AIModel>::namespaced(west.clone(), NS);
+    let object: AIModel =
+        serde_json::from_value(aimodel("shared-name", keyless_spec())).expect("manifest");
+    west_models
+        .create(&PostParams::default(), &object)
+        .await
+        .expect("west creates its namesake");
+    let refused = eventually("west's namesake to be refused", || {
+        let api = west_models.clone();
+        async move {
+            let model = api.get("shared-name").await.ok()?;
+            let synced = model.condition(portico_api::CONDITION_SYNCED)?;
+            (synced.reason == "Conflict").then_some(synced.message.clone())
+        }
+    })
+    .await;
+    assert!(refused.contains("east/team-a/shared-name/"), "{refused}");
+
+    // West deletes its namesake: east's model stays, with its key.
+    west_models
+        .delete("shared-name", &DeleteParams::default())
+        .await
+        .expect("delete");
+    eventually("west's namesake gone", || {
+        let api = west_models.clone();
+        async move { matches!(api.get_opt("shared-name").await, Ok(None)).then_some(()) }
+    })
+    .await;
+    let model = env
+        .gateway_admin
+        .get_model(NS, "shared-name")
+        .await
+        .expect("east's model survives");
+    assert!(
+        model
+            .value
+            .owner
+            .as_deref()
+            .is_some_and(|owner| owner.starts_with("east/")),
+        "{:?}",
+        model.value.owner
+    );
+    assert_eq!(env.gateway_calls_any("deleteModelKey"), 0);
+    env.wait_ready::<AIModel>("shared-name").await;
+}

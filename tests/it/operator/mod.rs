@@ -49,6 +49,8 @@ pub(crate) struct Options {
     /// Whether to run an operator inside the test process (tests of `portico run` as a child
     /// process turn it off).
     pub in_process_operator: bool,
+    /// The operator's cluster identity at the gateway.
+    pub cluster_name: String,
 }
 
 impl Default for Options {
@@ -61,6 +63,7 @@ impl Default for Options {
             token_in_secret: GATEWAY_TOKEN.into(),
             install_crds: true,
             in_process_operator: true,
+            cluster_name: "default".into(),
         }
     }
 }
@@ -143,6 +146,7 @@ impl Env {
                 terminal_hold: Duration::from_secs(3600),
             },
             instance: "it".into(),
+            cluster_name: self.options.cluster_name.clone(),
         };
         ContextBuilder::new(
             self.client.clone(),

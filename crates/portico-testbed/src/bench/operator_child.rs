@@ -73,6 +73,7 @@ fn context(settings: &ChildSettings) -> anyhow::Result<Arc<Context>> {
             ..GatePolicy::default()
         },
         instance: "bench".into(),
+        ..OperatorConfig::default()
     };
     Ok(ContextBuilder::new(client, gateway, token_secret)
         .config(config)

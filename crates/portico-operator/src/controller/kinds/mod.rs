@@ -13,7 +13,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 use portico_api::{CONDITION_READY, CONDITION_SYNCED, ConnectionSecretRef, Phase};
-use portico_gateway_client::{CallRecord, FailureCause, GatewayError};
+use portico_gateway_client::{CallRecord, FailureCause, GatewayClient, GatewayError, Owner};
 
 use super::connection_secret::{self, ConnectionSecret};
 use super::status::{self, CommonStatus, is_ready};
@@ -183,6 +183,36 @@ async fn never_provisioned<K: Kind>(obj: &K, ctx: &Context) -> Option<Action> {
             "nothing to deprovision: {:?} cannot name a gateway object",
             super::identity::requested(obj)
         ),
+    )
+    .await;
+    None
+}
+
+/// The gateway client acting for `obj`: its writes, deletions and key operations name the
+/// resource as owner, so the gateway refuses them on an object another resource owns (in this
+/// cluster or another one sharing the gateway).
+fn owned_client<K: Kind>(obj: &K, ctx: &Context) -> GatewayClient {
+    ctx.gateway.owned_by(Owner {
+        cluster: ctx.config.cluster_name.clone(),
+        namespace: obj.namespace().unwrap_or_default(),
+        name: obj.name_any(),
+        uid: obj.uid().unwrap_or_default(),
+    })
+}
+
+/// The cleanup of a resource whose gateway object belongs to another resource (its adoption
+/// was refused): the object is left to its owner; the finalizer may go.
+async fn left_to_its_owner<K: Kind>(
+    obj: &K,
+    ctx: &Context,
+    error: &GatewayError,
+) -> Option<Action> {
+    publish(
+        ctx,
+        obj,
+        EventType::Normal,
+        "LeftToOwner",
+        format!("the gateway object is another resource's; left in place: {error}"),
     )
     .await;
     None

@@ -11,13 +11,14 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use portico_api::{AIModel, AIModelSpec, AIModelStatus, DeletionPolicy};
-use portico_gateway_client::{CallRecord, ErrorClass, Model};
+use portico_gateway_client::{CallRecord, ErrorClass, FailureCause, GatewayClient, Model};
 use secrecy::SecretString;
 
 use self::plan::{KeyStep, ModelStep, Observed, Plan};
 use super::{
-    ReadyOutcome, cannot_exist, connection_secret_name, finish_ready, never_provisioned, orphan,
-    owner_reference, read_connection_secret, write_connection_secret,
+    ReadyOutcome, cannot_exist, connection_secret_name, finish_ready, left_to_its_owner,
+    never_provisioned, orphan, owned_client, owner_reference, read_connection_secret,
+    write_connection_secret,
 };
 use crate::controller::connection_secret::ConnectionSecret;
 use crate::controller::identity;
@@ -98,8 +99,10 @@ impl Kind for AIModel {
             key = ProviderKey::read(&ctx, ns, &obj.spec).await?;
         }
         let sent = current.and_then(|status| status.provider_credentials_version.as_deref());
+        let gateway = owned_client(&*obj, &ctx);
         let target = Target {
             ctx: &ctx,
+            gateway: &gateway,
             spec: &obj.spec,
             ns,
             external: &external,
@@ -114,7 +117,7 @@ impl Kind for AIModel {
         ) {
             (KeyStep::Keep, Some(key)) => key,
             _ => {
-                let (id, key) = issue_key(&ctx, ns, &external, &mut writes).await?;
+                let (id, key) = issue_key(&gateway, ns, &external, &mut writes).await?;
                 status.key_id = Some(id);
                 key
             }
@@ -173,8 +176,15 @@ impl Kind for AIModel {
         let Some(external) = identity::cleanup_name(&*obj) else {
             return Ok(never_provisioned(&*obj, &ctx).await);
         };
-        let note = match ctx.gateway.delete_model(&scope.namespace, &external).await {
+        let note = match owned_client(&*obj, &ctx)
+            .delete_model(&scope.namespace, &external)
+            .await
+        {
             Ok(response) => response.call.to_string(),
+            // Another resource's object (an adoption that was refused): never ours to delete.
+            Err(error) if error.cause() == FailureCause::Conflict => {
+                return Ok(left_to_its_owner(&*obj, &ctx, &error).await);
+            }
             // Gone, or a name the gateway refuses and so cannot hold: nothing to deprovision.
             Err(error) if cannot_exist(&error) => error.call().to_string(),
             Err(error) => return Err(error.into()),
@@ -189,6 +199,8 @@ impl Kind for AIModel {
 #[derive(Clone, Copy)]
 struct Target<'a> {
     ctx: &'a Context,
+    /// The gateway client acting for this resource.
+    gateway: &'a GatewayClient,
     spec: &'a AIModelSpec,
     ns: &'a str,
     external: &'a str,
@@ -253,6 +265,7 @@ async fn ensure_model(
 ) -> Result<Model, ReconcileError> {
     let Target {
         ctx,
+        gateway,
         spec,
         ns,
         external,
@@ -260,7 +273,7 @@ async fn ensure_model(
     let step = plan.model_step(sent, key.version.as_deref());
     if step == ModelStep::CheckDrift {
         let visible = plan::desired_model(spec, None);
-        let found = match ctx.gateway.get_model(ns, external).await {
+        let found = match gateway.get_model(ns, external).await {
             Ok(found) => Some(found.value),
             Err(error) if error.class() == ErrorClass::NotFound => None,
             Err(error) => return Err(error.into()),
@@ -280,7 +293,7 @@ async fn ensure_model(
         *key = ProviderKey::read(ctx, ns, spec).await?;
     }
     let desired = plan::desired_model(spec, key.value.take());
-    let response = ctx.gateway.upsert_model(ns, external, &desired).await?;
+    let response = gateway.upsert_model(ns, external, &desired).await?;
     writes.model_created = response.created();
     writes.calls.push(response.call);
     Ok(response.value)
@@ -290,22 +303,22 @@ async fn ensure_model(
 /// was deleted, or the operator stopped before storing it), it is revoked and issued again:
 /// the gateway returns a key's value only once.
 async fn issue_key(
-    ctx: &Context,
+    gateway: &GatewayClient,
     ns: &str,
     model: &str,
     writes: &mut Writes,
 ) -> Result<(String, SecretString), ReconcileError> {
-    let response = ctx.gateway.upsert_model_key(ns, model, KEY_NAME).await?;
+    let response = gateway.upsert_model_key(ns, model, KEY_NAME).await?;
     if let Some(secret) = response.value.secret {
         writes.calls.push(response.call);
         return Ok((response.value.id, secret));
     }
-    match ctx.gateway.delete_model_key(ns, model, KEY_NAME).await {
+    match gateway.delete_model_key(ns, model, KEY_NAME).await {
         Ok(_) => {}
         Err(error) if error.class() == ErrorClass::NotFound => {}
         Err(error) => return Err(error.into()),
     }
-    let response = ctx.gateway.upsert_model_key(ns, model, KEY_NAME).await?;
+    let response = gateway.upsert_model_key(ns, model, KEY_NAME).await?;
     match response.value.secret {
         Some(secret) => {
             writes.calls.push(response.call);

@@ -12,13 +12,14 @@ use std::time::{Duration, Instant};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use portico_api::{CONDITION_READY, ManagedDatabase, ManagedDatabaseStatus, Phase};
-use portico_gateway_client::{CallRecord, Database, ErrorClass};
+use portico_gateway_client::{CallRecord, Database, ErrorClass, FailureCause, GatewayClient};
 use secrecy::SecretString;
 
 use self::plan::{Cleanup, DatabaseStep, PasswordSource, Progress};
 use super::{
-    ReadyOutcome, cannot_exist, connection_secret_name, finish_ready, never_provisioned, orphan,
-    owner_reference, read_connection_secret, write_connection_secret, write_status,
+    ReadyOutcome, cannot_exist, connection_secret_name, finish_ready, left_to_its_owner,
+    never_provisioned, orphan, owned_client, owner_reference, read_connection_secret,
+    write_connection_secret, write_status,
 };
 use crate::controller::connection_secret::ConnectionSecret;
 use crate::controller::identity;
@@ -65,13 +66,14 @@ impl Kind for ManagedDatabase {
         let secret_name =
             connection_secret_name(&*obj, obj.spec.write_connection_secret_to_ref.as_ref());
         let mut existing = read_connection_secret(&ctx, ns, &secret_name, &owner).await?;
+        let gateway = owned_client(&*obj, &ctx);
         // Plan.
         let step = plan::database_step(current, scope.generation, &external);
         // Apply: the gateway database.
         let mut status = current.cloned().unwrap_or_default();
         let mut last_write: Option<CallRecord> = None;
         let (database, retry_after) =
-            ensure_database(&ctx, ns, &external, &desired, step, &mut last_write).await?;
+            ensure_database(&gateway, ns, &external, &desired, step, &mut last_write).await?;
         if let Some(call) = &last_write {
             status::record_call(&mut status, call);
         }
@@ -154,10 +156,7 @@ impl Kind for ManagedDatabase {
                     }
                     _ => {
                         // The password was lost with the connection Secret: issue a new one.
-                        let response = ctx
-                            .gateway
-                            .rotate_database_credentials(ns, &external)
-                            .await?;
+                        let response = gateway.rotate_database_credentials(ns, &external).await?;
                         status::record_call(&mut status, &response.call);
                         last_write = Some(response.call);
                         (response.value.username, response.value.password)
@@ -218,7 +217,8 @@ impl Kind for ManagedDatabase {
         };
         // Look first: a deletion already under way (e.g. before a restart) is followed, not
         // requested again.
-        let (observed, retry_after) = match ctx.gateway.get_database(ns, &external).await {
+        let gateway = owned_client(&*obj, &ctx);
+        let (observed, retry_after) = match gateway.get_database(ns, &external).await {
             Ok(found) => (Some(found.value.phase), found.retry_after),
             Err(error) if cannot_exist(&error) => {
                 return deprovisioned(&obj, &ctx, error.call()).await;
@@ -228,8 +228,12 @@ impl Kind for ManagedDatabase {
         let (call, retry_after) = match plan::cleanup(obj.spec.deletion_policy, observed) {
             Cleanup::Orphan | Cleanup::Gone => return Ok(None),
             Cleanup::FollowDeletion => (None, retry_after),
-            Cleanup::RequestDeletion => match ctx.gateway.delete_database(ns, &external).await {
+            Cleanup::RequestDeletion => match gateway.delete_database(ns, &external).await {
                 Ok(response) => (Some(response.call), response.retry_after),
+                // Another resource's object (an adoption that was refused): never ours.
+                Err(error) if error.cause() == FailureCause::Conflict => {
+                    return Ok(left_to_its_owner(&*obj, &ctx, &error).await);
+                }
                 Err(error) if cannot_exist(&error) => {
                     return deprovisioned(&obj, &ctx, error.call()).await;
                 }
@@ -257,7 +261,7 @@ impl Kind for ManagedDatabase {
 /// Brings the gateway database to the spec: a drift check when the plan allows, else (or on
 /// drift) an upsert. Returns the database and the gateway's `Retry-After`.
 async fn ensure_database(
-    ctx: &Context,
+    gateway: &GatewayClient,
     ns: &str,
     external: &str,
     desired: &portico_gateway_client::DatabaseSpec,
@@ -265,7 +269,7 @@ async fn ensure_database(
     last_write: &mut Option<CallRecord>,
 ) -> Result<(Database, Option<Duration>), ReconcileError> {
     if step == DatabaseStep::CheckDrift {
-        let found = match ctx.gateway.get_database(ns, external).await {
+        let found = match gateway.get_database(ns, external).await {
             Ok(found) => Some(found),
             Err(error) if error.class() == ErrorClass::NotFound => None,
             Err(error) => return Err(error.into()),
@@ -281,7 +285,7 @@ async fn ensure_database(
             }
         }
     }
-    let response = ctx.gateway.upsert_database(ns, external, desired).await?;
+    let response = gateway.upsert_database(ns, external, desired).await?;
     *last_write = Some(response.call);
     Ok((response.value, response.retry_after))
 }

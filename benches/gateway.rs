@@ -21,6 +21,7 @@ fn spec() -> ModelSpec {
         prompt_template: None,
         parameters: None,
         limits: None,
+        upstream: None,
     }
 }
 

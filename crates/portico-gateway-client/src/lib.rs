@@ -32,5 +32,5 @@ pub use trace::trace_id_layer;
 pub use types::{
     ApiKey, ChatAnswer, Database, DatabaseConnection, DatabaseCredentials, DatabasePhase,
     DatabaseSpec, GatewayStats, Model, ModelLimits, ModelParameters, ModelSpec, ObjectCounts, Page,
-    PromptTemplate, PromptVariable, RequestCount,
+    PromptTemplate, PromptVariable, RequestCount, Upstream, UpstreamCheck,
 };

@@ -39,6 +39,39 @@ pub struct ModelSpec {
     /// Rate limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<ModelLimits>,
+    /// Where and how the gateway calls the provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<Upstream>,
+}
+
+/// Where and how the gateway calls the provider (`baseUrl` required for `custom`, `ollama`
+/// and `azure-openai`; the Azure fields for `azure-openai`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Upstream {
+    /// Base URL of the provider's API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// Azure OpenAI deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure_deployment: Option<String>,
+    /// Azure OpenAI `api-version`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure_api_version: Option<String>,
+}
+
+/// The gateway's last authenticated call to a model's upstream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpstreamCheck {
+    /// `Passed`, `Failed` or `Unchecked`.
+    pub state: String,
+    /// Why it failed (`UpstreamUnauthorized`, `UpstreamUnreachable`, …).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// What the upstream or the gateway said.
+    #[serde(default)]
+    pub message: Option<String>,
 }
 
 /// A system prompt and a user template (`{{input}}` stands for the user's message).
@@ -117,6 +150,9 @@ pub struct Model {
     /// Who manages it (`<cluster>/<namespace>/<name>/<uid>`), when a resource claimed it.
     #[serde(default)]
     pub owner: Option<String>,
+    /// The gateway's last check of the upstream, when it made one.
+    #[serde(default)]
+    pub upstream_check: Option<UpstreamCheck>,
 }
 
 /// An API key issued for a model.

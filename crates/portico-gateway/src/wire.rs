@@ -81,6 +81,36 @@ pub struct ModelSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub limits: Option<ModelLimits>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub upstream: Option<Upstream>,
+}
+
+/// `Upstream`: where and how the provider is called.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Upstream {
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub base_url: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub azure_deployment: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub azure_api_version: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -417,6 +447,17 @@ impl ModelSpec {
             v.number("parameters.temperature", parameters.temperature, 0.0, 2.0);
             v.integer("parameters.maxTokens", parameters.max_tokens, 1, 1_000_000);
             v.number("parameters.topP", parameters.top_p, 0.0, 1.0);
+        }
+        if let Some(upstream) = &self.upstream {
+            if let Some(base_url) = &upstream.base_url {
+                v.length("upstream.baseUrl", base_url, 1, 2048);
+            }
+            if let Some(deployment) = &upstream.azure_deployment {
+                v.length("upstream.azureDeployment", deployment, 1, 253);
+            }
+            if let Some(version) = &upstream.azure_api_version {
+                v.length("upstream.azureApiVersion", version, 1, 64);
+            }
         }
         if let Some(limits) = &self.limits {
             v.integer(

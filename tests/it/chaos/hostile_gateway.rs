@@ -154,6 +154,7 @@ async fn call(url: &str, operation: usize) -> Result<Option<Duration>, String> {
         prompt_template: None,
         parameters: None,
         limits: None,
+        upstream: None,
     };
     let database = DatabaseSpec {
         engine: "PostgreSQL".into(),

@@ -74,6 +74,7 @@ fn model_spec() -> ModelSpec {
             top_p: None,
         }),
         limits: None,
+        upstream: None,
     }
 }
 

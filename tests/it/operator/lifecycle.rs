@@ -156,6 +156,7 @@ async fn external_name_adopts_an_existing_gateway_model() {
         prompt_template: None,
         parameters: None,
         limits: None,
+        upstream: None,
     };
     env.gateway_admin
         .upsert_model(NS, "legacy-model", &existing)

@@ -136,6 +136,7 @@ pub(super) fn desired_model(
             requests_per_minute: limits.requests_per_minute,
             tokens_per_minute: limits.tokens_per_minute,
         }),
+        upstream: None,
     }
 }
 

@@ -5,14 +5,12 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use k8s_openapi::NamespaceResourceScope;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::{Api, Client, Resource};
 use portico_gateway_client::{GatewayClient, GatewayClientConfig, GatewayConfigError};
 
-use crate::controller::Kind;
 use crate::controller::gate::{GatePolicy, Gates};
 use crate::credentials::{GatewayToken, SecretRef};
 use crate::metrics::Metrics;
@@ -67,17 +65,6 @@ pub struct Context {
 }
 
 impl Context {
-    /// Records an object's first transition to Ready since its creation.
-    pub(crate) fn observe_ready<K: Kind>(&self, obj: &K) {
-        let Some(created) = obj.meta().creation_timestamp.as_ref() else {
-            return;
-        };
-        let age = jiff::Timestamp::now().duration_since(created.0);
-        if let Ok(age) = Duration::try_from(age) {
-            self.metrics.controller.observe_ready(K::KIND, age);
-        }
-    }
-
     pub(crate) fn api<K>(&self, namespace: &str) -> Api<K>
     where
         K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>,

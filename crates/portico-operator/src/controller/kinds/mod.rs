@@ -150,7 +150,7 @@ async fn finish_ready<K: Kind>(
     );
     write_status::<K>(ctx, scope, current, &status).await?;
     if !was_ready {
-        ctx.observe_ready(obj);
+        observe_ready(ctx, obj);
         if let Some(note) = provisioned_note {
             publish(ctx, obj, EventType::Normal, "Provisioned", note).await;
         }
@@ -216,6 +216,17 @@ async fn left_to_its_owner<K: Kind>(
     )
     .await;
     None
+}
+
+/// Records an object's first transition to Ready since its creation (time-to-Ready metric).
+fn observe_ready<K: Kind>(ctx: &Context, obj: &K) {
+    let Some(created) = obj.meta().creation_timestamp.as_ref() else {
+        return;
+    };
+    let age = jiff::Timestamp::now().duration_since(created.0);
+    if let Ok(age) = std::time::Duration::try_from(age) {
+        ctx.metrics.controller.observe_ready(K::KIND, age);
+    }
 }
 
 /// The shared Orphan cleanup: the gateway object stays; the finalizer may go.

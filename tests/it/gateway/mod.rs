@@ -2,6 +2,7 @@
 
 mod binary;
 mod conformance;
+mod dataplane;
 mod postgres;
 mod spans;
 mod transport;

@@ -1,7 +1,7 @@
 //! `cargo xtask`: the project's own tasks, in Rust so that they run wherever cargo does.
 //!
 //! - `cargo xtask install`: installs the tools the test suite drives for real, where missing —
-//!   kubectl (≥ 1.27), the PostgreSQL server binaries and schemathesis.
+//!   kubectl (≥ 1.27), the PostgreSQL server binaries, schemathesis and the `openai` package.
 //! - `cargo xtask test`: `install`, then `cargo fmt --check`, `cargo clippy --all-targets
 //!   -- -D warnings` and `cargo test` (every crate of the workspace). Extra arguments go to
 //!   `cargo test`. This is the README's test command and exactly what CI runs.
@@ -63,7 +63,8 @@ fn test(extra: &[String]) -> Result<(), String> {
     run(&mut cargo_test)
 }
 
-/// Installs what is missing: Debian packages for kubectl and PostgreSQL, schemathesis from PyPI.
+/// Installs what is missing: Debian packages for kubectl and PostgreSQL, schemathesis and the
+/// openai package from PyPI.
 fn install() -> Result<(), String> {
     let mut packages = Vec::new();
     if !on_path("kubectl") {
@@ -95,6 +96,15 @@ fn install() -> Result<(), String> {
         if on_path("pyenv") {
             run(Command::new("pyenv").arg("rehash"))?;
         }
+    }
+    // The official OpenAI SDK drives the gateway's data plane in tests/it/gateway/dataplane.rs.
+    let has_openai = Command::new("python3")
+        .args(["-c", "import openai"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !has_openai {
+        println!("installing the openai Python package");
+        run(Command::new("python3").args(["-m", "pip", "install", "--quiet", "openai"]))?;
     }
     let minor = kubectl_minor();
     if minor < KUBECTL_MIN_MINOR {

@@ -3,7 +3,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::wire::{ErrorBody, ErrorDetail};
+use super::wire::{ErrorBody, ErrorDetail, OpenAiError};
 
 tokio::task_local! {
     /// The trace id of the request being served; the gate sets it around every route.
@@ -19,6 +19,16 @@ pub(crate) struct ApiError {
     pub(crate) message: String,
     details: Vec<ErrorDetail>,
     retry_after: Option<u64>,
+    /// OpenAI's `error` object to add to the body (the data plane's answers), boxed to keep
+    /// results small.
+    openai: Option<Box<OpenAiExtras>>,
+}
+
+#[derive(Debug, Default)]
+struct OpenAiExtras {
+    enabled: bool,
+    param: Option<String>,
+    code: Option<&'static str>,
 }
 
 impl ApiError {
@@ -29,6 +39,7 @@ impl ApiError {
             message: message.into(),
             details: Vec::new(),
             retry_after: None,
+            openai: None,
         }
     }
 
@@ -89,12 +100,64 @@ impl ApiError {
         self.retry_after = Some(seconds);
         self
     }
+
+    /// Adds OpenAI's `{"error": {message, type, param, code}}` to the body, so OpenAI's SDKs
+    /// read the answer as they read OpenAI's own.
+    pub(crate) fn for_openai(mut self) -> Self {
+        self.openai.get_or_insert_default().enabled = true;
+        self
+    }
+
+    /// The request field the error is about (OpenAI's `param`).
+    pub(crate) fn param(mut self, param: impl Into<String>) -> Self {
+        self.openai.get_or_insert_default().param = Some(param.into());
+        self
+    }
+
+    /// OpenAI's `code` (defaults to the contract's code).
+    pub(crate) fn openai_code(mut self, code: &'static str) -> Self {
+        self.openai.get_or_insert_default().code = Some(code);
+        self
+    }
+
+    fn openai_error(&self) -> OpenAiError {
+        let kind = match self.status.as_u16() {
+            400 | 404 | 409 | 413 | 422 => "invalid_request_error",
+            401 => "authentication_error",
+            403 => "permission_error",
+            429 => "rate_limit_error",
+            502 | 504 => "upstream_error",
+            _ => "api_error",
+        };
+        let extras = self.openai.as_deref();
+        let code = extras
+            .and_then(|e| e.code)
+            .unwrap_or(match self.status.as_u16() {
+                401 => "invalid_api_key",
+                429 => "rate_limit_exceeded",
+                _ => self.code,
+            });
+        OpenAiError {
+            message: self.message.clone(),
+            kind,
+            param: extras
+                .and_then(|e| e.param.clone())
+                .or_else(|| self.details.first().map(|d| d.field.clone())),
+            code,
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let retryable = matches!(self.status.as_u16(), 408 | 429 | 500..=599);
+        let error = self
+            .openai
+            .as_ref()
+            .is_some_and(|e| e.enabled)
+            .then(|| self.openai_error());
         let body = ErrorBody {
+            error,
             code: self.code,
             message: self.message,
             retryable,

@@ -44,11 +44,23 @@ fn operation_of(method: &Method, path: &str) -> &'static str {
             "rotateDatabaseCredentials"
         }
         ("POST", ["v1", "chat", "completions"]) => "createChatCompletion",
+        ("GET", ["v1", "models"]) => "listClientModels",
+        ("GET", ["v1", "usage"]) => "getKeyUsage",
+        ("GET", ["v1", "namespaces", _, "models", _, "usage"]) => "getModelUsage",
         ("GET", ["v1", "admin", "stats"]) => "getStats",
         (_, ["v1", "admin", "faults", ..]) => "adminFaults",
         (_, ["v1", "admin", "rate-limit"]) => "adminRateLimit",
         _ => "unknown",
     }
+}
+
+/// Operations authorised by a model's issued key (not the admin token); their errors carry
+/// OpenAI's `error` object.
+fn is_data_plane(operation: &str) -> bool {
+    matches!(
+        operation,
+        "createChatCompletion" | "listClientModels" | "getKeyUsage"
+    )
 }
 
 /// Controls must stay reachable whatever faults or limits are in force.
@@ -166,13 +178,17 @@ async fn admit(
             return ApiError::internal("fault controls are unavailable").into_response();
         };
         if let Some(seconds) = limited {
-            return ApiError::new(
+            let error = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
                 "rate limit exceeded",
             )
-            .retry_after(seconds)
-            .into_response();
+            .retry_after(seconds);
+            return if is_data_plane(operation) {
+                error.for_openai().into_response()
+            } else {
+                error.into_response()
+            };
         }
         if let Some(fault) = scripted {
             return fault.response();
@@ -190,7 +206,7 @@ async fn admit(
             .into_response();
         }
     }
-    if operation != "createChatCompletion" && !state.admits_admin(request.headers()) {
+    if !is_data_plane(operation) && !state.admits_admin(request.headers()) {
         return ApiError::unauthorized("a valid admin bearer token is required").into_response();
     }
     next.run(request).await

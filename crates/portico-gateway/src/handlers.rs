@@ -7,21 +7,21 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 use super::ownership;
-use super::state::{AppState, bearer_token};
+use super::state::AppState;
 use super::store::{
     DatabaseEntry, KeyEntry, KeyOwner, ModelEntry, ObjectKey, digest, random_string, role_name,
 };
+use super::upstream;
 use super::wire::{
-    self, ApiKey, ChatChoice, ChatCompletion, ChatCompletionRequest, ChatMessage, ChatUsage,
-    Database, DatabaseConnection, DatabaseCredentials, DatabasePhase, DatabaseSpec, Engine,
-    ErrorDetail, List, Model, ModelSpec, Role, Violations,
+    ApiKey, Database, DatabaseConnection, DatabaseCredentials, DatabasePhase, DatabaseSpec, Engine,
+    ErrorDetail, List, Model, ModelSpec, UpstreamCheck, Violations,
 };
 
 pub(crate) fn routes() -> Router<Arc<AppState>> {
@@ -47,14 +47,16 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             "/v1/namespaces/{ns}/databases/{name}/credentials",
             post(rotate_database_credentials),
         )
-        .route("/v1/chat/completions", post(create_chat_completion))
         .route("/v1/admin/stats", get(get_stats))
 }
 
-type Params = Result<Path<HashMap<String, String>>, PathRejection>;
+pub(crate) type Params = Result<Path<HashMap<String, String>>, PathRejection>;
 
 /// The named path parameters, each checked to be an object name.
-fn names<const N: usize>(params: Params, fields: [&str; N]) -> Result<[String; N], ApiError> {
+pub(crate) fn names<const N: usize>(
+    params: Params,
+    fields: [&str; N],
+) -> Result<[String; N], ApiError> {
     let Path(params) = params.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let mut violations = Violations::default();
     let values = fields.map(|field| {
@@ -70,7 +72,7 @@ fn names<const N: usize>(params: Params, fields: [&str; N]) -> Result<[String; N
 }
 
 /// Parses a JSON body: `400` when it is not JSON, `422` naming the field when it does not fit.
-fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+pub(crate) fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let parsed: Result<T, _> = serde_path_to_error::deserialize(&mut deserializer);
     let value = match parsed {
@@ -97,7 +99,9 @@ fn json(status: StatusCode, value: &impl serde::Serialize) -> Response {
     (status, axum::Json(value)).into_response()
 }
 
-fn lock(state: &AppState) -> Result<std::sync::MutexGuard<'_, super::store::Store>, ApiError> {
+pub(crate) fn lock(
+    state: &AppState,
+) -> Result<std::sync::MutexGuard<'_, super::store::Store>, ApiError> {
     state
         .store
         .lock()
@@ -188,6 +192,7 @@ fn model_view(state: &AppState, key: &ObjectKey, entry: &ModelEntry) -> Model {
             ..entry.spec.clone()
         },
         owner: entry.owner.clone(),
+        upstream_check: entry.upstream_check.clone(),
     }
 }
 
@@ -202,15 +207,52 @@ async fn upsert_model(
     let spec: ModelSpec = body(&bytes)?;
     let mut violations = Violations::default();
     spec.validate(&mut violations);
-    if !violations.is_empty() {
+    // What the gateway cannot serve is refused here, never accepted silently.
+    let target = match upstream::target(&spec, &state.data.overrides) {
+        Ok(target) => Some(target),
+        Err((field, reason)) => {
+            violations.0.push(ErrorDetail { field, reason });
+            None
+        }
+    };
+    let (Some(target), true) = (target, violations.is_empty()) else {
         return Err(ApiError::invalid(violations.0));
-    }
+    };
     let spec_json = serde_json::to_value(&spec).map_err(|e| ApiError::internal(e.to_string()))?;
     let credential_digest = spec
         .provider_credential
         .as_ref()
         .map(|c| digest(c.expose_secret()));
     let key = (ns, name);
+    // One authenticated call to the upstream when the model is new, changed, or its last
+    // check did not pass; never under the store's lock.
+    let needs_check = {
+        let store = lock(&state)?;
+        match store.models.get(&key) {
+            Some(entry) => {
+                let what = format!("model {}/{}", key.0, key.1);
+                ownership::check(entry.owner.as_deref(), owner.as_deref(), &what)?;
+                entry.spec_json != spec_json
+                    || entry.credential_digest != credential_digest
+                    || !entry.upstream_check.passed()
+            }
+            None => true,
+        }
+    };
+    let check = if needs_check {
+        Some(
+            upstream::check(
+                &state.data.http,
+                &state.data.egress,
+                &target,
+                &spec.upstream_model,
+                state.data.check_timeout,
+            )
+            .await,
+        )
+    } else {
+        None
+    };
     let mut store = lock(&state)?;
     let status = match store.models.get_mut(&key) {
         Some(entry) => {
@@ -221,6 +263,9 @@ async fn upsert_model(
                 entry.spec = spec;
                 entry.spec_json = spec_json;
                 entry.credential_digest = credential_digest;
+            }
+            if let Some(check) = check {
+                entry.upstream_check = check;
             }
             StatusCode::OK
         }
@@ -234,6 +279,8 @@ async fn upsert_model(
                     generation: 1,
                     keys: Default::default(),
                     owner,
+                    upstream_check: check.unwrap_or_else(UpstreamCheck::unchecked),
+                    created: jiff::Timestamp::now().as_second(),
                 },
             );
             StatusCode::CREATED
@@ -243,6 +290,14 @@ async fn upsert_model(
         .models
         .get(&key)
         .ok_or_else(|| ApiError::internal("the model vanished"))?;
+    if !entry.upstream_check.passed() {
+        tracing::info!(
+            model = %format_args!("{}/{}", key.0, key.1),
+            reason = entry.upstream_check.reason.unwrap_or_default(),
+            message = entry.upstream_check.message.as_deref().unwrap_or_default(),
+            "upstream check did not pass"
+        );
+    }
     Ok(json(status, &model_view(&state, &key, entry)))
 }
 
@@ -274,6 +329,8 @@ async fn delete_model(
         ownership::check(entry.owner.as_deref(), owner.as_deref(), &what)?;
     }
     if store.remove_model(&key) {
+        drop(store);
+        state.data.forget(&key);
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(ApiError::not_found(format!(
@@ -339,6 +396,7 @@ async fn upsert_model_key(
         KeyOwner {
             namespace: ns.clone(),
             model: model.clone(),
+            key: name.clone(),
         },
     );
     Ok(json(StatusCode::CREATED, &view(&id, Some(secret))))
@@ -371,86 +429,6 @@ async fn delete_model_key(
         None => Err(ApiError::not_found(format!(
             "key {name} of model {ns}/{model} not found"
         ))),
-    }
-}
-
-// ---- chat ----
-
-async fn create_chat_completion(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    bytes: Bytes,
-) -> Result<Response, ApiError> {
-    let presented = bearer_token(&headers)
-        .ok_or_else(|| ApiError::unauthorized("a model API key is required"))?;
-    let owner = lock(&state)?
-        .keys
-        .get(&digest(presented))
-        .cloned()
-        .ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))?;
-    let request: ChatCompletionRequest = body(&bytes)?;
-    let mut violations = Violations::default();
-    request.validate(&mut violations);
-    if !violations.is_empty() {
-        return Err(ApiError::invalid(violations.0));
-    }
-    let client_model = format!("{}/{}", owner.namespace, owner.model);
-    if request.model != client_model {
-        return Err(ApiError::forbidden(format!(
-            "the API key is not valid for model {:?}",
-            request.model
-        )));
-    }
-    let template = {
-        let store = lock(&state)?;
-        let entry = store
-            .models
-            .get(&(owner.namespace.clone(), owner.model.clone()))
-            .ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))?;
-        entry.spec.prompt_template.clone()
-    };
-    let input = request
-        .messages
-        .iter()
-        .rev()
-        .find(|m| m.role == Role::User)
-        .map(|m| m.content.as_str())
-        .unwrap_or_default();
-    let content = render(template.as_ref(), input);
-    let prompt_tokens: usize = request
-        .messages
-        .iter()
-        .map(|m| m.content.split_whitespace().count())
-        .sum();
-    let completion_tokens = content.split_whitespace().count();
-    let completion = ChatCompletion {
-        id: format!("chatcmpl-{}", random_string(24)),
-        object: "chat.completion",
-        created: jiff::Timestamp::now().as_second(),
-        model: request.model,
-        choices: vec![ChatChoice {
-            index: 0,
-            message: ChatMessage {
-                role: Role::Assistant,
-                content,
-            },
-            finish_reason: "stop",
-        }],
-        usage: ChatUsage {
-            prompt_tokens: prompt_tokens as u64,
-            completion_tokens: completion_tokens as u64,
-            total_tokens: (prompt_tokens + completion_tokens) as u64,
-        },
-    };
-    Ok(json(StatusCode::OK, &completion))
-}
-
-/// The deterministic answer: the template with `{{input}}` replaced by the user's message (the
-/// message itself when the model has no template).
-fn render(template: Option<&wire::PromptTemplate>, input: &str) -> String {
-    match template {
-        Some(template) => template.template.replace("{{input}}", input),
-        None => input.to_string(),
     }
 }
 

@@ -6,17 +6,20 @@
 //! CRD types, not the operator, not the client).
 #![forbid(unsafe_code)]
 
+mod anthropic;
 mod control_routes;
 mod error;
 mod faults;
 mod gate;
 mod handlers;
+mod inference;
 mod ownership;
 pub mod postgres;
 mod server;
 mod state;
 mod stats;
 mod store;
+mod upstream;
 mod wire;
 
 use std::net::SocketAddr;
@@ -31,6 +34,7 @@ pub use faults::{
 };
 pub use server::{GatewayConfig, GatewayStartError, ReferenceGateway};
 pub use stats::{ObjectCounts, RequestCount, RequestRecord, Stats};
+pub use upstream::DEFAULT_ALLOWED_UPSTREAMS;
 
 /// Flags of `portico gateway`.
 #[derive(Debug, Clone, clap::Args)]
@@ -99,6 +103,32 @@ pub struct GatewayArgs {
         hide_possible_values = true
     )]
     pub log_format: portico_telemetry::LogFormat,
+    /// An upstream (host name, `*.suffix`, IP or CIDR) models may call besides the providers'
+    /// public APIs (api.openai.com, api.mistral.ai, api.anthropic.com, *.openai.azure.com);
+    /// repeatable. Names are checked on the addresses they resolve to; link-local and cloud
+    /// metadata addresses are never called.
+    #[arg(
+        long = "allow-upstream",
+        value_name = "HOST",
+        env = "PORTICO_GATEWAY_ALLOW_UPSTREAM",
+        value_delimiter = ','
+    )]
+    pub allow_upstream: Vec<String>,
+    /// Seconds an upstream may stay silent during a call before the gateway answers 504.
+    #[arg(long, value_name = "S", default_value_t = 120)]
+    pub upstream_timeout: u64,
+    /// Development setting: the base URL of a provider's models that set no
+    /// `upstream.baseUrl`, as PROVIDER=URL (e.g. `openai=http://127.0.0.1:9000/v1`, a local
+    /// stand-in); its host is allowed. Repeatable.
+    #[arg(long, value_name = "P=URL", value_parser = parse_override)]
+    pub dev_provider_base_url: Vec<(String, String)>,
+}
+
+fn parse_override(value: &str) -> Result<(String, String), String> {
+    value
+        .split_once('=')
+        .map(|(provider, url)| (provider.trim().to_string(), url.trim().to_string()))
+        .ok_or_else(|| "expected PROVIDER=URL".to_string())
 }
 
 fn parse_secret(value: &str) -> Result<SecretString, String> {
@@ -134,6 +164,10 @@ impl GatewayArgs {
             fault_latency: Duration::from_millis(self.fault_latency),
             database_host: self.database_host.clone(),
             public_url: self.public_url.clone(),
+            allow_upstream: self.allow_upstream.clone(),
+            provider_base_urls: self.dev_provider_base_url.iter().cloned().collect(),
+            upstream_timeout: Duration::from_secs(self.upstream_timeout.max(1)),
+            upstream_check_timeout: Duration::from_secs(5),
         })
     }
 }

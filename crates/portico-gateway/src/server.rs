@@ -1,5 +1,6 @@
 //! The reference gateway's server: its settings, startup (state, router assembly, the gate
 //! around every route) and the in-process handle `ReferenceGateway`.
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,9 +9,11 @@ use secrecy::SecretString;
 
 use super::error::ApiError;
 use super::faults::{Controls, RandomFaults, ScriptedFault};
+use super::inference::{self, DataPlane};
 use super::state::AppState;
 use super::stats::{RequestRecord, Stats};
 use super::store::Provisioner;
+use super::upstream::{self, EgressPolicy};
 use super::{control_routes, gate, handlers};
 
 /// Settings of a reference gateway.
@@ -32,6 +35,18 @@ pub struct GatewayConfig {
     pub database_host: String,
     /// Base URL written into model endpoints; defaults to `http://<bound address>`.
     pub public_url: Option<String>,
+    /// Upstreams the gateway may call besides the providers' public APIs
+    /// (`--allow-upstream`): host names, `*.suffix`, IP addresses or CIDR networks. Link-local
+    /// and cloud metadata addresses are never called.
+    pub allow_upstream: Vec<String>,
+    /// Development setting: base URL used for a provider's models that set no
+    /// `upstream.baseUrl`, by provider name (`openai`, `anthropic`, ...), e.g. a local stand-in
+    /// upstream. Its host is allowed.
+    pub provider_base_urls: HashMap<String, String>,
+    /// Longest silence of an upstream during a call (connect: 5 s).
+    pub upstream_timeout: Duration,
+    /// Time limit of the upstream check a model write makes.
+    pub upstream_check_timeout: Duration,
 }
 
 impl GatewayConfig {
@@ -46,6 +61,10 @@ impl GatewayConfig {
             fault_latency: Duration::ZERO,
             database_host: "127.0.0.1".into(),
             public_url: None,
+            allow_upstream: Vec::new(),
+            provider_base_urls: HashMap::new(),
+            upstream_timeout: Duration::from_secs(120),
+            upstream_check_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -56,6 +75,8 @@ impl std::fmt::Debug for GatewayConfig {
             .field("listen", &self.listen)
             .field("rate_limit", &self.rate_limit)
             .field("provision_delay", &self.provision_delay)
+            .field("allow_upstream", &self.allow_upstream)
+            .field("provider_base_urls", &self.provider_base_urls)
             .finish_non_exhaustive()
     }
 }
@@ -71,6 +92,9 @@ pub enum GatewayStartError {
         /// The cause.
         source: std::io::Error,
     },
+    /// A setting is invalid (an allowed upstream, the upstream client).
+    #[error("invalid gateway setting: {0}")]
+    Config(String),
 }
 
 /// A running reference gateway. Dropping it stops the server.
@@ -117,6 +141,20 @@ impl ReferenceGateway {
             ..Controls::default()
         };
         controls.set_rate_limit(config.rate_limit);
+        let mut egress = EgressPolicy::new(config.allow_upstream.iter().map(String::as_str))
+            .map_err(GatewayStartError::Config)?;
+        for base in config.provider_base_urls.values() {
+            egress.allow_url_host(base);
+        }
+        let egress = Arc::new(egress);
+        let http = upstream::http_client(egress.clone(), config.upstream_timeout)
+            .map_err(GatewayStartError::Config)?;
+        let data = DataPlane::new(
+            http,
+            egress,
+            config.provider_base_urls.clone(),
+            config.upstream_check_timeout,
+        );
         let state = Arc::new(AppState::new(
             &config.token,
             public_url,
@@ -124,8 +162,10 @@ impl ReferenceGateway {
             config.database_host.clone(),
             provisioner,
             controls,
+            data,
         ));
         let router = handlers::routes()
+            .merge(inference::routes())
             .merge(control_routes::routes())
             .fallback(|| async { ApiError::not_found("no such route") })
             .layer(axum::middleware::from_fn_with_state(

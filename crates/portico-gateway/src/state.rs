@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, header};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::faults::Controls;
+use super::inference::DataPlane;
 use super::stats::{ObjectCounts, RequestCount, RequestRecord, Stats};
 use super::store::{Provisioner, Store, digest};
 
@@ -26,6 +27,8 @@ pub(crate) struct AppState {
     counts: Mutex<HashMap<(&'static str, u16), u64>>,
     requests: Mutex<VecDeque<RequestRecord>>,
     in_flight: AtomicU64,
+    /// The data plane: upstream client, egress policy, limits, usage.
+    pub(crate) data: DataPlane,
 }
 
 impl AppState {
@@ -37,6 +40,7 @@ impl AppState {
         database_host: String,
         provisioner: Option<Arc<dyn Provisioner>>,
         controls: Controls,
+        data: DataPlane,
     ) -> Self {
         AppState {
             token_digest: digest(admin_token.expose_secret()),
@@ -49,6 +53,7 @@ impl AppState {
             counts: Mutex::new(HashMap::new()),
             requests: Mutex::new(VecDeque::new()),
             in_flight: AtomicU64::new(0),
+            data,
         }
     }
 

@@ -8,7 +8,7 @@ use rand::Rng;
 use secrecy::SecretString;
 
 use super::stats::ObjectCounts;
-use super::wire::{DatabaseConnection, DatabasePhase, DatabaseSpec, ModelSpec};
+use super::wire::{DatabaseConnection, DatabasePhase, DatabaseSpec, ModelSpec, UpstreamCheck};
 
 /// Makes databases real (`--postgres-url`); without one they are simulated.
 pub(crate) trait Provisioner: Send + Sync {
@@ -60,6 +60,10 @@ pub(crate) struct ModelEntry {
     pub keys: BTreeMap<String, KeyEntry>,
     /// The resource that manages it (`<cluster>/<namespace>/<name>/<uid>`), once one claimed it.
     pub owner: Option<String>,
+    /// The last upstream check.
+    pub upstream_check: UpstreamCheck,
+    /// Unix time (seconds) the model was created.
+    pub created: i64,
 }
 
 pub(crate) struct KeyEntry {
@@ -72,6 +76,8 @@ pub(crate) struct KeyEntry {
 pub(crate) struct KeyOwner {
     pub namespace: String,
     pub model: String,
+    /// The key's name.
+    pub key: String,
 }
 
 pub(crate) struct DatabaseEntry {

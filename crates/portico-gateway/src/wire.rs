@@ -28,6 +28,19 @@ pub struct ErrorBody {
     pub details: Vec<ErrorDetail>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
+    /// OpenAI's error object, on the data plane's answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<OpenAiError>,
+}
+
+/// OpenAI's `error` object: what OpenAI's SDKs read from an error answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpenAiError {
+    pub message: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub param: Option<String>,
+    pub code: &'static str,
 }
 
 /// Present optional fields must not be `null`: the contract declares none as nullable.
@@ -90,7 +103,7 @@ pub struct ModelSpec {
 }
 
 /// `Upstream`: where and how the provider is called.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Upstream {
     #[serde(
@@ -198,6 +211,35 @@ pub struct Model {
     pub spec: ModelSpec,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    pub upstream_check: UpstreamCheck,
+}
+
+/// `UpstreamCheck`: the result of the last authenticated call to the upstream.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpstreamCheck {
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<String>,
+}
+
+impl UpstreamCheck {
+    pub fn unchecked() -> Self {
+        UpstreamCheck {
+            state: "Unchecked",
+            reason: None,
+            message: None,
+            checked_at: None,
+        }
+    }
+
+    pub fn passed(&self) -> bool {
+        self.state == "Passed"
+    }
 }
 
 /// `ApiKey`.
@@ -312,31 +354,16 @@ pub struct ChatCompletionRequest {
     pub temperature: Option<f64>,
     #[serde(default, deserialize_with = "present")]
     pub max_tokens: Option<i64>,
-}
-
-/// `ChatCompletion`.
-#[derive(Debug, Clone, Serialize)]
-pub struct ChatCompletion {
-    pub id: String,
-    pub object: &'static str,
-    pub created: i64,
-    pub model: String,
-    pub choices: Vec<ChatChoice>,
-    pub usage: ChatUsage,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ChatChoice {
-    pub index: u32,
-    pub message: ChatMessage,
-    pub finish_reason: &'static str,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ChatUsage {
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-    pub total_tokens: u64,
+    #[serde(default, deserialize_with = "present")]
+    pub top_p: Option<f64>,
+    /// Typed so that a value of the wrong type is a `422` naming it; the data plane reads the
+    /// raw body.
+    #[allow(dead_code)]
+    #[serde(default, deserialize_with = "present")]
+    pub stream: Option<bool>,
+    #[allow(dead_code)]
+    #[serde(default, deserialize_with = "present")]
+    pub prompt_variables: Option<std::collections::HashMap<String, String>>,
 }
 
 static OBJECT_NAME: LazyLock<Option<Regex>> =
@@ -514,5 +541,6 @@ impl ChatCompletionRequest {
         }
         v.number("temperature", self.temperature, 0.0, 2.0);
         v.integer("max_tokens", self.max_tokens, 1, 1_000_000);
+        v.number("top_p", self.top_p, 0.0, 1.0);
     }
 }

@@ -10,3 +10,4 @@ pub mod bench;
 pub mod sandbox;
 pub mod soak;
 pub mod stack;
+pub mod upstream;

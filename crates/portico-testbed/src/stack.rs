@@ -17,6 +17,8 @@ use portico_operator::controller::ContextBuilder;
 use portico_operator::credentials::{GATEWAY_TOKEN_KEY, SecretRef};
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::upstream::StandInUpstream;
+
 /// Field manager of the stack's own writes.
 const FIELD_MANAGER: &str = "portico-testbed";
 /// Namespace and name of the Secret holding the gateway admin token.
@@ -50,6 +52,9 @@ pub struct Stack {
     pub token: SecretString,
     /// Where the operator reads the admin token.
     pub token_secret: SecretRef,
+    /// The stand-in provider the gateway's OpenAI-compatible providers call (none for a
+    /// gateway that was already running).
+    pub upstream: Option<StandInUpstream>,
 }
 
 impl StackBuilder {
@@ -116,11 +121,21 @@ impl StackBuilder {
     /// Starts the gateway and the API server, then installs the CRDs, the namespaces and the
     /// token Secret.
     pub async fn start(self) -> anyhow::Result<Stack> {
+        // Models call a local stand-in provider: the stack needs no internet.
+        let mut upstream = None;
         let gateway = match self.gateway {
-            GatewaySource::Start(config) => ReferenceGateway::start(config)
-                .await
-                .context("failed to start the gateway")?,
-            GatewaySource::StartWithPostgres(config, url) => {
+            GatewaySource::Start(mut config) => {
+                let stand_in = StandInUpstream::start().await?;
+                stand_in.serve_providers_of(&mut config);
+                upstream = Some(stand_in);
+                ReferenceGateway::start(config)
+                    .await
+                    .context("failed to start the gateway")?
+            }
+            GatewaySource::StartWithPostgres(mut config, url) => {
+                let stand_in = StandInUpstream::start().await?;
+                stand_in.serve_providers_of(&mut config);
+                upstream = Some(stand_in);
                 ReferenceGateway::start_with_postgres(config, &url).await?
             }
             GatewaySource::Running(gateway) => gateway,
@@ -156,6 +171,7 @@ impl StackBuilder {
                 namespace: token_namespace.into(),
                 name: token_name.into(),
             },
+            upstream,
         })
     }
 }

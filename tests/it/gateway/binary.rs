@@ -27,6 +27,9 @@ fn help_documents_every_flag() {
         "--database-host",
         "--public-url",
         "--log-format",
+        "--allow-upstream",
+        "--upstream-timeout",
+        "--dev-provider-base-url",
     ] {
         let line = help
             .lines()

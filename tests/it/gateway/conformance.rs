@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::io::AsyncBufReadExt;
 
 /// Every operation of the contract.
-const OPERATIONS: [&str; 13] = [
+const OPERATIONS: [&str; 16] = [
     "listModels",
     "upsertModel",
     "getModel",
@@ -23,6 +23,9 @@ const OPERATIONS: [&str; 13] = [
     "deleteDatabase",
     "rotateDatabaseCredentials",
     "createChatCompletion",
+    "listClientModels",
+    "getKeyUsage",
+    "getModelUsage",
     "getStats",
 ];
 
@@ -35,9 +38,23 @@ async fn schemathesis_finds_the_gateway_conforming() {
     let scratch = tempfile::tempdir().expect("scratch dir");
     let token_file = scratch.path().join("token");
     std::fs::write(&token_file, super::TOKEN).expect("token file");
+    // Models call a local stand-in provider (a development setting of the gateway).
+    let upstream = portico_testbed::upstream::StandInUpstream::start()
+        .await
+        .expect("stand-in upstream starts");
     let mut gateway = tokio::process::Command::new(env!("CARGO_BIN_EXE_portico"))
         .args(["gateway", "--listen", "127.0.0.1:0", "--token-file"])
         .arg(&token_file)
+        .args(
+            ["openai", "mistral", "ollama", "custom"]
+                .iter()
+                .flat_map(|provider| {
+                    [
+                        "--dev-provider-base-url".to_string(),
+                        format!("{provider}={}", upstream.base_url()),
+                    ]
+                }),
+        )
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

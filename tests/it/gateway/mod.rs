@@ -2,6 +2,7 @@
 
 mod binary;
 mod conformance;
+mod dataplane;
 mod postgres;
 mod spans;
 mod transport;
@@ -35,8 +36,14 @@ fn init() {
     });
 }
 
-async fn gateway_with(config: GatewayConfig) -> ReferenceGateway {
+async fn gateway_with(mut config: GatewayConfig) -> ReferenceGateway {
     init();
+    // Models call a local stand-in provider (it echoes the last user message), which lives as
+    // long as the test's runtime.
+    portico_testbed::upstream::StandInUpstream::start()
+        .await
+        .expect("stand-in upstream starts")
+        .serve_providers_of(&mut config);
     ReferenceGateway::start(config)
         .await
         .expect("reference gateway starts")

@@ -94,6 +94,11 @@ impl Env {
     pub async fn start_with(options: Options) -> Env {
         let mut gateway_config = GatewayConfig::new(SecretString::from(GATEWAY_TOKEN));
         gateway_config.provision_delay = options.provision_delay;
+        // Models call a local stand-in provider, which lives as long as the test's runtime.
+        portico_testbed::upstream::StandInUpstream::start()
+            .await
+            .expect("stand-in upstream starts")
+            .serve_providers_of(&mut gateway_config);
         let gateway = ReferenceGateway::start(gateway_config)
             .await
             .expect("reference gateway starts");

@@ -235,6 +235,17 @@ async fn a_refused_provider_key_is_not_ready_until_the_secret_is_fixed() {
     // A refusal is not retried on its own: one write before the fix, one after it.
     assert_eq!(env.gateway_calls_any("upsertModel"), puts + 1);
     assert_eq!(env.gateway_calls_any("upsertModelKey"), 1);
+
+    // A Ready model whose key is revoked turns not Ready at the re-check; the connection
+    // Secret written while it was callable stays, and no new key is issued.
+    put_secret(&env.client, NS, "provider-key", &[("apiKey", REVOKED_KEY)]).await;
+    let model = wait_unready(&env, "callable", "UpstreamUnauthorized").await;
+    assert_eq!(
+        model.status.as_ref().and_then(|status| status.phase),
+        Some(Phase::Failed)
+    );
+    assert!(env.secret("callable-conn").await.is_some());
+    assert_eq!(env.gateway_calls_any("upsertModelKey"), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

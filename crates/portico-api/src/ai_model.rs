@@ -1,6 +1,7 @@
 //! The `AIModel` custom resource: an AI model served through the gateway, with its prompt
 //! template, sampling parameters and limits.
 
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::ValidationRule;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::CustomResource;
 use schemars::JsonSchema;
@@ -34,9 +35,15 @@ use super::common::{
 pub struct AIModelSpec {
     /// Upstream provider the gateway routes requests to.
     pub provider: Provider,
-    /// Provider's model name, e.g. `gpt-4o-mini` or `claude-sonnet-4`.
+    /// Provider's model name, e.g. `gpt-4o-mini` or `claude-sonnet-4` (for `azure-openai`, the
+    /// model the deployment serves).
     #[schemars(length(min = 1, max = 253))]
     pub model: String,
+    /// Where and how the gateway calls the provider. `baseURL` is required for `custom`,
+    /// `ollama` and `azure-openai`, `azure` for `azure-openai` (and only there); `openai`,
+    /// `anthropic` and `mistral` default to the provider's public API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<Upstream>,
     /// Secret key holding the upstream provider's API key, handed to the gateway. Optional for
     /// providers that need none (e.g. `ollama`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -72,19 +79,19 @@ pub enum Provider {
     /// Mistral AI.
     #[serde(rename = "mistral")]
     Mistral,
-    /// Google (Gemini).
+    /// Google (Gemini). Not supported by the gateway: refused at admission.
     #[serde(rename = "google")]
     Google,
-    /// Azure OpenAI Service.
+    /// Azure OpenAI Service (`upstream.baseURL` and `upstream.azure` required).
     #[serde(rename = "azure-openai")]
     AzureOpenAi,
-    /// Amazon Bedrock.
+    /// Amazon Bedrock. Not supported by the gateway: refused at admission.
     #[serde(rename = "bedrock")]
     Bedrock,
-    /// A self-hosted Ollama server.
+    /// A self-hosted Ollama server (`upstream.baseURL` required).
     #[serde(rename = "ollama")]
     Ollama,
-    /// Any other OpenAI-compatible upstream.
+    /// Any other OpenAI-compatible upstream, e.g. vLLM (`upstream.baseURL` required).
     #[serde(rename = "custom")]
     Custom,
 }
@@ -103,6 +110,83 @@ impl Provider {
             Provider::Custom => "custom",
         }
     }
+}
+
+/// Where and how the gateway calls the provider.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Upstream {
+    /// Base URL of the provider's API: `http` or `https`, a host name or IPv4 address, an
+    /// optional port and path, no query or fragment; e.g. `https://my-resource.openai.azure.com`,
+    /// `http://vllm.models.svc:8000/v1` or `http://ollama.models.svc:11434`. The gateway calls
+    /// only upstreams its administrator allows.
+    #[serde(rename = "baseURL", default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048), extend("x-kubernetes-validations" = [{
+        "rule": BASE_URL_RULE,
+        "message": BASE_URL_MESSAGE,
+    }]))]
+    pub base_url: Option<String>,
+    /// The Azure OpenAI deployment to call; only for `azure-openai`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub azure: Option<AzureUpstream>,
+}
+
+/// An Azure OpenAI deployment.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AzureUpstream {
+    /// Name of the deployment, as created in the Azure OpenAI resource.
+    #[schemars(length(min = 1, max = 253))]
+    pub deployment: String,
+    /// The `api-version` the gateway sends, e.g. `2024-10-21`.
+    #[schemars(length(min = 1, max = 64))]
+    pub api_version: String,
+}
+
+/// The CEL rule on `upstream.baseURL`: an http or https URL without query or fragment.
+pub const BASE_URL_RULE: &str =
+    "self.matches('^https?://[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[^ ?#]*)?$')";
+/// The message of [`BASE_URL_RULE`].
+pub const BASE_URL_MESSAGE: &str = "baseURL must be an http or https URL with a host, an optional port and path, and no query or fragment";
+
+/// Message of the rule refusing providers the gateway does not serve.
+pub const UNSUPPORTED_PROVIDER_MESSAGE: &str = "providers google and bedrock are not supported by the gateway: use openai, anthropic, mistral, azure-openai, ollama or custom";
+/// Message of the rule requiring a base URL for self-hosted providers.
+pub const BASE_URL_REQUIRED_MESSAGE: &str =
+    "providers custom and ollama require upstream.baseURL (where the gateway calls the model)";
+/// Message of the rule requiring the Azure fields.
+pub const AZURE_REQUIRED_MESSAGE: &str = "provider azure-openai requires upstream.baseURL (the resource's endpoint) and upstream.azure (deployment and apiVersion)";
+/// Message of the rule keeping the Azure fields to Azure.
+pub const AZURE_ONLY_MESSAGE: &str = "upstream.azure applies only to provider azure-openai";
+
+/// The provider rules on `spec` (CEL, checked at admission as kube-apiserver does): which
+/// upstream fields each provider needs, and the providers the gateway does not serve.
+pub fn spec_rules() -> Vec<ValidationRule> {
+    [
+        (
+            "!(self.provider in ['google', 'bedrock'])",
+            UNSUPPORTED_PROVIDER_MESSAGE,
+        ),
+        (
+            "!(self.provider in ['custom', 'ollama']) || (has(self.upstream) && has(self.upstream.baseURL))",
+            BASE_URL_REQUIRED_MESSAGE,
+        ),
+        (
+            "self.provider != 'azure-openai' || (has(self.upstream) && has(self.upstream.baseURL) && has(self.upstream.azure))",
+            AZURE_REQUIRED_MESSAGE,
+        ),
+        (
+            "self.provider == 'azure-openai' || !has(self.upstream) || !has(self.upstream.azure)",
+            AZURE_ONLY_MESSAGE,
+        ),
+    ]
+    .into_iter()
+    .map(|(rule, message)| ValidationRule {
+        rule: rule.into(),
+        message: Some(message.into()),
+        ..ValidationRule::default()
+    })
+    .collect()
 }
 
 /// A prompt template: an optional system prompt and a user template with `{{variable}}`

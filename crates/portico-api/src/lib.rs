@@ -10,8 +10,9 @@ mod managed_database;
 mod reference;
 
 pub use ai_model::{
-    AIModel, AIModelSpec, AIModelStatus, ModelLimits, ModelParameters, PromptTemplate,
-    PromptVariable, Provider,
+    AIModel, AIModelSpec, AIModelStatus, AZURE_ONLY_MESSAGE, AZURE_REQUIRED_MESSAGE, AzureUpstream,
+    BASE_URL_MESSAGE, BASE_URL_REQUIRED_MESSAGE, BASE_URL_RULE, ModelLimits, ModelParameters,
+    PromptTemplate, PromptVariable, Provider, UNSUPPORTED_PROVIDER_MESSAGE, Upstream, spec_rules,
 };
 pub use common::{
     CONDITION_READY, CONDITION_SYNCED, ConnectionSecretRef, DeletionPolicy,
@@ -33,7 +34,7 @@ pub fn crd_reference() -> String {
 /// The CRDs, in the order `crds/` lists them (file names sort the same way).
 pub fn crds() -> Vec<CustomResourceDefinition> {
     vec![
-        with_gateway_name_rule(AIModel::crd()),
+        with_gateway_name_rule(with_spec_rules(AIModel::crd(), ai_model::spec_rules())),
         with_gateway_name_rule(ManagedDatabase::crd()),
     ]
 }
@@ -61,6 +62,27 @@ fn with_gateway_name_rule(mut crd: CustomResourceDefinition) -> CustomResourceDe
                     message: Some(GATEWAY_NAME_MESSAGE.into()),
                     ..ValidationRule::default()
                 });
+        }
+    }
+    crd
+}
+
+/// Adds CEL rules to the `spec` schema of every version.
+fn with_spec_rules(
+    mut crd: CustomResourceDefinition,
+    rules: Vec<ValidationRule>,
+) -> CustomResourceDefinition {
+    for version in &mut crd.spec.versions {
+        if let Some(spec) = version
+            .schema
+            .as_mut()
+            .and_then(|validation| validation.open_api_v3_schema.as_mut())
+            .and_then(|schema| schema.properties.as_mut())
+            .and_then(|properties| properties.get_mut("spec"))
+        {
+            spec.x_kubernetes_validations
+                .get_or_insert_with(Vec::new)
+                .extend(rules.iter().cloned());
         }
     }
     crd

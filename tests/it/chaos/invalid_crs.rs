@@ -522,3 +522,158 @@ async fn invalid_custom_resources_are_rejected_or_pruned_and_never_reach_the_gat
     env.stop_operator().await;
     eprintln!("{rejected} rejected with 422, {pruned} pruned");
 }
+
+/// The provider rules on `spec` (CEL), each refused with its own message as kube-apiserver words
+/// a failed rule on an object: `spec: Invalid value: <message>` (the object itself is omitted);
+/// and a manifest per provider that the rules accept.
+#[tokio::test]
+async fn provider_rules_refuse_what_the_gateway_cannot_serve_with_their_messages() {
+    use portico_api::{
+        AZURE_ONLY_MESSAGE, AZURE_REQUIRED_MESSAGE, BASE_URL_MESSAGE, BASE_URL_REQUIRED_MESSAGE,
+        UNSUPPORTED_PROVIDER_MESSAGE,
+    };
+    let env = Env::start_with(crate::operator::Options {
+        in_process_operator: false,
+        ..crate::operator::Options::default()
+    })
+    .await;
+    let azure = json!({"deployment": "gpt-4o", "apiVersion": "2024-10-21"});
+    let on_spec = |message: &str| format!("spec: Invalid value: {message}");
+    let bad_url =
+        |url: &str| format!("spec.upstream.baseURL: Invalid value: \"{url}\": {BASE_URL_MESSAGE}");
+    // (label, provider, upstream, the one error)
+    let refused = [
+        (
+            "google",
+            "google",
+            Value::Null,
+            on_spec(UNSUPPORTED_PROVIDER_MESSAGE),
+        ),
+        (
+            "bedrock with a URL",
+            "bedrock",
+            json!({"baseURL": "https://bedrock-runtime.us-east-1.amazonaws.com"}),
+            on_spec(UNSUPPORTED_PROVIDER_MESSAGE),
+        ),
+        (
+            "custom without upstream",
+            "custom",
+            Value::Null,
+            on_spec(BASE_URL_REQUIRED_MESSAGE),
+        ),
+        (
+            "ollama with empty upstream",
+            "ollama",
+            json!({}),
+            on_spec(BASE_URL_REQUIRED_MESSAGE),
+        ),
+        (
+            "azure without azure",
+            "azure-openai",
+            json!({"baseURL": "https://r.openai.azure.com"}),
+            on_spec(AZURE_REQUIRED_MESSAGE),
+        ),
+        (
+            "azure without baseURL",
+            "azure-openai",
+            json!({"azure": azure}),
+            on_spec(AZURE_REQUIRED_MESSAGE),
+        ),
+        (
+            "azure fields on openai",
+            "openai",
+            json!({"azure": azure}),
+            on_spec(AZURE_ONLY_MESSAGE),
+        ),
+        (
+            "ftp URL",
+            "custom",
+            json!({"baseURL": "ftp://models.example.com"}),
+            bad_url("ftp://models.example.com"),
+        ),
+        (
+            "URL with a query",
+            "custom",
+            json!({"baseURL": "http://vllm:8000/v1?x=1"}),
+            bad_url("http://vllm:8000/v1?x=1"),
+        ),
+        (
+            "no host",
+            "ollama",
+            json!({"baseURL": "http:///v1"}),
+            bad_url("http:///v1"),
+        ),
+        (
+            "azure without deployment",
+            "azure-openai",
+            json!({"baseURL": "https://r.openai.azure.com", "azure": {"apiVersion": "2024-10-21"}}),
+            // A missing required field stops validation before the rules, as in kube.
+            "[spec.upstream.azure.deployment: Required value, <nil>: Invalid value: null: some \
+             validation rules were not checked because the object was invalid; correct the \
+             existing errors to complete validation]"
+                .to_string(),
+        ),
+    ];
+    let accepted = [
+        ("openai", "openai", Value::Null),
+        (
+            "openai via a proxy",
+            "openai",
+            json!({"baseURL": "https://llm-proxy.internal:8443/openai/v1"}),
+        ),
+        ("anthropic", "anthropic", Value::Null),
+        (
+            "azure",
+            "azure-openai",
+            json!({"baseURL": "https://r.openai.azure.com", "azure": azure}),
+        ),
+        (
+            "vllm",
+            "custom",
+            json!({"baseURL": "http://vllm.models.svc.cluster.local:8000/v1"}),
+        ),
+        (
+            "ollama",
+            "ollama",
+            json!({"baseURL": "http://10.0.3.7:11434"}),
+        ),
+    ];
+    let api = api_for(&env, "AIModel");
+    let manifest = |name: &str, provider: &str, upstream: &Value| {
+        let mut manifest = valid_model();
+        manifest["metadata"]["name"] = json!(name);
+        manifest["spec"]["provider"] = json!(provider);
+        if !upstream.is_null() {
+            manifest["spec"]["upstream"] = upstream.clone();
+        }
+        serde_json::from_value::<DynamicObject>(manifest).expect("dynamic object")
+    };
+    for (index, (label, provider, upstream, expected)) in refused.iter().enumerate() {
+        let name = format!("rule-{index:02}");
+        let created = api
+            .create(&PostParams::default(), &manifest(&name, provider, upstream))
+            .await;
+        let Err(kube::Error::Api(status)) = created else {
+            panic!(
+                "{label}: expected a 422, got {:?}",
+                created.map(|o| o.metadata.name)
+            );
+        };
+        assert_eq!(
+            (status.code, status.reason.as_str(), status.message.as_str()),
+            (
+                422,
+                "Invalid",
+                format!(r#"AIModel.portico.dev "{name}" is invalid: {expected}"#).as_str()
+            ),
+            "{label}"
+        );
+    }
+    for (index, (label, provider, upstream)) in accepted.iter().enumerate() {
+        let name = format!("fine-{index:02}");
+        let created = api
+            .create(&PostParams::default(), &manifest(&name, provider, upstream))
+            .await;
+        assert!(created.is_ok(), "{label}: {created:?}");
+    }
+}

@@ -1,6 +1,7 @@
 //! Operator scenarios: the sandbox API server, the reference gateway and the operator in one
 //! process, talking over real HTTP on loopback. Each test builds its own `Env`.
 
+mod callable;
 mod database;
 mod failures;
 mod hardening;
@@ -51,6 +52,9 @@ pub(crate) struct Options {
     pub in_process_operator: bool,
     /// The operator's cluster identity at the gateway.
     pub cluster_name: String,
+    /// Where the operator calls the gateway, when not the reference gateway itself (a stand-in
+    /// in front of it).
+    pub gateway_url: Option<String>,
 }
 
 impl Default for Options {
@@ -64,6 +68,7 @@ impl Default for Options {
             install_crds: true,
             in_process_operator: true,
             cluster_name: "default".into(),
+            gateway_url: None,
         }
     }
 }
@@ -159,7 +164,12 @@ impl Env {
                 qps: self.options.gateway_qps,
                 burst: self.options.gateway_burst,
                 timeout: Duration::from_secs(5),
-                ..GatewayClientConfig::new(self.gateway.url())
+                ..GatewayClientConfig::new(
+                    self.options
+                        .gateway_url
+                        .clone()
+                        .unwrap_or_else(|| self.gateway.url()),
+                )
             },
             self.token_secret.clone(),
         )

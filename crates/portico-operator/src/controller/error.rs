@@ -25,6 +25,10 @@ pub enum ReconcileError {
     /// The gateway reported the external object as failed.
     #[error("the gateway reports the object as failed: {0}")]
     ExternalFailed(String),
+    /// The gateway holds the model, but its check of the upstream with the credential failed:
+    /// the model is not callable (boxed: the call record makes it large).
+    #[error("{0}")]
+    UpstreamCheckFailed(Box<UpstreamCheckFailure>),
     /// The connection Secret exists and another owner controls it: it is left untouched.
     #[error(
         "secret {namespace}/{name} is not controlled by this resource ({holder}); it is left \
@@ -64,6 +68,67 @@ pub enum ReconcileError {
     Finalizer(#[source] kube::Error),
 }
 
+/// Why the gateway's check of a model's upstream failed (`upstreamCheck.reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamReason {
+    /// The upstream refused the credential.
+    Unauthorized,
+    /// The upstream did not answer.
+    Unreachable,
+    /// The gateway's administrator does not allow this upstream.
+    NotAllowed,
+    /// The upstream refused the call for another reason (e.g. an unknown model or deployment).
+    Rejected,
+    /// The upstream failed.
+    Error,
+    /// A reason this operator does not know (or none): handled like a failing upstream.
+    Other,
+}
+
+impl UpstreamReason {
+    /// The reason as the gateway words it; unknown and absent reasons are [`Self::Other`].
+    pub fn parse(reason: Option<&str>) -> Self {
+        match reason {
+            Some("UpstreamUnauthorized") => UpstreamReason::Unauthorized,
+            Some("UpstreamUnreachable") => UpstreamReason::Unreachable,
+            Some("UpstreamNotAllowed") => UpstreamReason::NotAllowed,
+            Some("UpstreamRejected") => UpstreamReason::Rejected,
+            Some("UpstreamError") => UpstreamReason::Error,
+            _ => UpstreamReason::Other,
+        }
+    }
+
+    /// The condition reason (the gateway's word for the known ones).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpstreamReason::Unauthorized => "UpstreamUnauthorized",
+            UpstreamReason::Unreachable => "UpstreamUnreachable",
+            UpstreamReason::NotAllowed => "UpstreamNotAllowed",
+            UpstreamReason::Rejected => "UpstreamRejected",
+            UpstreamReason::Error => "UpstreamError",
+            UpstreamReason::Other => "UpstreamCheckFailed",
+        }
+    }
+}
+
+/// A failed upstream check: what the gateway said, the call that told it, and what it was
+/// checked with.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the gateway's check of the upstream failed ({}): {message} [{call}]", reason.as_str())]
+pub struct UpstreamCheckFailure {
+    /// Why it failed.
+    pub reason: UpstreamReason,
+    /// What the upstream or the gateway said.
+    pub message: String,
+    /// The gateway call whose answer carried the check.
+    pub call: CallRecord,
+    /// The gateway model's name.
+    pub external_name: String,
+    /// The `resourceVersion` of the provider-key Secret whose value the gateway holds (and
+    /// checked with): a later change of the Secret is what a re-check needs.
+    pub credentials_version: Option<String>,
+}
+
 impl From<GatewayError> for ReconcileError {
     fn from(error: GatewayError) -> Self {
         ReconcileError::Gateway(Box::new(error))
@@ -91,6 +156,7 @@ impl ReconcileError {
             ReconcileError::Credentials(_) => "CredentialsMissing",
             ReconcileError::InvalidSpec(_) => "InvalidSpec",
             ReconcileError::ExternalFailed(_) => "ProvisioningFailed",
+            ReconcileError::UpstreamCheckFailed(failure) => failure.reason.as_str(),
             ReconcileError::ConnectionSecretConflict { .. } => "ConnectionSecretConflict",
             ReconcileError::ExternalNameChanged { .. } => "ExternalNameImmutable",
             ReconcileError::ConnectionSecretRead(_)
@@ -110,6 +176,18 @@ impl ReconcileError {
             | ReconcileError::ExternalFailed(_)
             | ReconcileError::ConnectionSecretConflict { .. }
             | ReconcileError::ExternalNameChanged { .. } => Retry::OnChange,
+            // A refusal stands until the spec or the provider key changes (a new Secret version
+            // makes the next reconcile write the model again, and the gateway checks again); an
+            // upstream that did not answer or failed may recover: retried with backoff, each
+            // attempt a write (the object is not Ready), so the gateway checks again.
+            ReconcileError::UpstreamCheckFailed(failure) => match failure.reason {
+                UpstreamReason::Unauthorized
+                | UpstreamReason::NotAllowed
+                | UpstreamReason::Rejected => Retry::OnChange,
+                UpstreamReason::Unreachable | UpstreamReason::Error | UpstreamReason::Other => {
+                    Retry::After(None)
+                }
+            },
             ReconcileError::Gateway(error) => match error.class() {
                 ErrorClass::Retryable { retry_after } => Retry::After(retry_after),
                 ErrorClass::Terminal => Retry::OnChange,
@@ -124,15 +202,21 @@ impl ReconcileError {
     }
 
     /// Whether the failure means the resource cannot be used as it is, whatever it was before
-    /// (its connection Secret is not its own): `Ready` turns `False` even if it was `True`.
+    /// (its connection Secret is not its own, or its upstream cannot be called): `Ready` turns
+    /// `False` even if it was `True`.
     pub fn makes_unready(&self) -> bool {
-        matches!(self, ReconcileError::ConnectionSecretConflict { .. })
+        matches!(
+            self,
+            ReconcileError::ConnectionSecretConflict { .. }
+                | ReconcileError::UpstreamCheckFailed(_)
+        )
     }
 
     /// The gateway call this error came from, if any.
     pub fn call(&self) -> Option<&CallRecord> {
         match self {
             ReconcileError::Gateway(error) => Some(error.call()),
+            ReconcileError::UpstreamCheckFailed(failure) => Some(&failure.call),
             _ => None,
         }
     }
@@ -145,6 +229,7 @@ impl ReconcileError {
                 "validate"
             }
             ReconcileError::Gateway(_) | ReconcileError::ExternalFailed(_) => "gateway",
+            ReconcileError::UpstreamCheckFailed(_) => "upstream",
             ReconcileError::ConnectionSecretRead(_)
             | ReconcileError::ConnectionSecretWrite(_)
             | ReconcileError::ConnectionSecretConflict { .. } => "connection_secret",
@@ -255,6 +340,76 @@ mod tests {
             let error = gateway_error(kind);
             assert_eq!((error.reason(), error.retry()), (reason, retry));
         }
+    }
+
+    fn upstream_failure(reason: Option<&str>) -> ReconcileError {
+        ReconcileError::UpstreamCheckFailed(Box::new(UpstreamCheckFailure {
+            reason: UpstreamReason::parse(reason),
+            message: "401 from upstream: invalid api key".into(),
+            call: CallRecord {
+                operation: "upsertModel",
+                method: "PUT",
+                path: "/v1/namespaces/team-a/models/m".into(),
+                http_status: Some(200),
+                trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
+                limiter_wait: Duration::ZERO,
+                latency: Duration::ZERO,
+            },
+            external_name: "m".into(),
+            credentials_version: Some("7".into()),
+        }))
+    }
+
+    /// Check reason → condition reason → retry: refusals wait for a change, an upstream that
+    /// may recover is retried; every one makes the object unready and names the call.
+    #[test]
+    fn every_upstream_check_reason_maps_to_one_reason_and_retry() {
+        let cases = [
+            (
+                Some("UpstreamUnauthorized"),
+                "UpstreamUnauthorized",
+                Retry::OnChange,
+            ),
+            (
+                Some("UpstreamNotAllowed"),
+                "UpstreamNotAllowed",
+                Retry::OnChange,
+            ),
+            (
+                Some("UpstreamRejected"),
+                "UpstreamRejected",
+                Retry::OnChange,
+            ),
+            (
+                Some("UpstreamUnreachable"),
+                "UpstreamUnreachable",
+                Retry::After(None),
+            ),
+            (Some("UpstreamError"), "UpstreamError", Retry::After(None)),
+            (
+                Some("SomethingNew"),
+                "UpstreamCheckFailed",
+                Retry::After(None),
+            ),
+            (None, "UpstreamCheckFailed", Retry::After(None)),
+        ];
+        for (gateway_reason, reason, retry) in cases {
+            let error = upstream_failure(gateway_reason);
+            assert_eq!(
+                (error.reason(), error.retry()),
+                (reason, retry),
+                "{gateway_reason:?}"
+            );
+            assert_eq!(error.category(), "upstream");
+            assert!(error.makes_unready(), "{gateway_reason:?}");
+            assert_eq!(error.call().map(|call| call.operation), Some("upsertModel"));
+        }
+        assert_eq!(
+            upstream_failure(Some("UpstreamUnauthorized")).to_string(),
+            "the gateway's check of the upstream failed (UpstreamUnauthorized): 401 from \
+             upstream: invalid api key [PUT /v1/namespaces/team-a/models/m -> 200 (trace \
+             4bf92f3577b34da6a3ce929d0e0e4736)]"
+        );
     }
 
     #[test]

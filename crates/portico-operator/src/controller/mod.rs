@@ -30,7 +30,7 @@ use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-pub use error::{ReconcileError, Retry, gateway_reason};
+pub use error::{ReconcileError, Retry, UpstreamCheckFailure, UpstreamReason, gateway_reason};
 use gate::{Inputs, ObjectKey};
 
 pub use crate::context::{Context, ContextBuilder, OperatorConfig};
@@ -149,6 +149,9 @@ pub(crate) trait Kind:
     /// The `resourceVersion` of referenced Secret `name` that the gateway last received, as
     /// status records it (`None`: not known, so any version counts as a change).
     fn secret_version_sent(&self, name: &str) -> Option<&str>;
+    /// Status fields a failure still records besides its conditions: what the gateway holds
+    /// although the reconcile failed. None by default.
+    fn note_failure(_status: &mut Self::Status, _error: &ReconcileError) {}
     /// Brings the gateway object and the connection Secret to the spec.
     fn apply(
         obj: Arc<Self>,

@@ -251,6 +251,7 @@ pub(super) async fn record_failure<K: Kind>(
 ) -> Result<(), kube::Error> {
     let current = obj.status();
     let mut status = current.cloned().unwrap_or_default();
+    K::note_failure(&mut status, error);
     let generation = obj.meta().generation.unwrap_or_default();
     let reason = error.reason();
     let message = error.to_string();
@@ -278,7 +279,12 @@ pub(super) async fn record_failure<K: Kind>(
     }
     let deleting = obj.meta().deletion_timestamp.is_some();
     let phase = status.phase_mut();
-    *phase = Some(failure_phase(deleting, error.retry(), *phase));
+    *phase = Some(failure_phase(
+        deleting,
+        error.retry(),
+        error.makes_unready(),
+        *phase,
+    ));
     let api = ctx.api::<K>(&obj.namespace().unwrap_or_default());
     status::write_if_changed(&api, &obj.name_any(), current, &status).await?;
     if reason_is_new {
@@ -288,11 +294,13 @@ pub(super) async fn record_failure<K: Kind>(
 }
 
 /// The phase a failure leaves: Deleting while deleting, Failed when only a change can help,
-/// otherwise what it was (Pending for a new object).
-fn failure_phase(deleting: bool, retry: Retry, current: Option<Phase>) -> Phase {
+/// otherwise what it was (Pending for a new object, and for a Ready one the failure makes
+/// unready).
+fn failure_phase(deleting: bool, retry: Retry, unready: bool, current: Option<Phase>) -> Phase {
     match (deleting, retry, current) {
         (true, _, _) => Phase::Deleting,
         (false, Retry::OnChange, _) => Phase::Failed,
+        (false, Retry::After(_), Some(Phase::Ready)) if unready => Phase::Pending,
         (false, Retry::After(_), Some(existing)) => existing,
         (false, Retry::After(_), None) => Phase::Pending,
     }
@@ -353,19 +361,47 @@ mod tests {
     fn failure_phase_table() {
         let later = Retry::After(Some(Duration::from_secs(1)));
         let cases = [
-            (true, Retry::OnChange, Some(Phase::Ready), Phase::Deleting),
-            (true, later, None, Phase::Deleting),
-            (false, Retry::OnChange, Some(Phase::Ready), Phase::Failed),
-            (false, Retry::OnChange, None, Phase::Failed),
-            (false, later, Some(Phase::Ready), Phase::Ready),
-            (false, later, Some(Phase::Provisioning), Phase::Provisioning),
-            (false, later, None, Phase::Pending),
+            (
+                true,
+                Retry::OnChange,
+                false,
+                Some(Phase::Ready),
+                Phase::Deleting,
+            ),
+            (true, later, true, None, Phase::Deleting),
+            (
+                false,
+                Retry::OnChange,
+                false,
+                Some(Phase::Ready),
+                Phase::Failed,
+            ),
+            (
+                false,
+                Retry::OnChange,
+                true,
+                Some(Phase::Ready),
+                Phase::Failed,
+            ),
+            (false, Retry::OnChange, false, None, Phase::Failed),
+            (false, later, false, Some(Phase::Ready), Phase::Ready),
+            (false, later, true, Some(Phase::Ready), Phase::Pending),
+            (false, later, true, Some(Phase::Failed), Phase::Failed),
+            (
+                false,
+                later,
+                false,
+                Some(Phase::Provisioning),
+                Phase::Provisioning,
+            ),
+            (false, later, false, None, Phase::Pending),
+            (false, later, true, None, Phase::Pending),
         ];
-        for (deleting, retry, current, expected) in cases {
+        for (deleting, retry, unready, current, expected) in cases {
             assert_eq!(
-                failure_phase(deleting, retry, current),
+                failure_phase(deleting, retry, unready, current),
                 expected,
-                "{deleting} {retry:?} {current:?}"
+                "{deleting} {retry:?} {unready} {current:?}"
             );
         }
     }

@@ -1,7 +1,9 @@
 //! AIModel reconcile steps: dereference (the provider-key Secret's known version) → plan (pure,
 //! `plan.rs`) → apply (read the key when needed, upsert the gateway model only when the spec, the
-//! key or the gateway copy changed, keep one issued API key, write the connection Secret) →
-//! update status (the shared Ready tail). Cleanup deletes the gateway model (its keys go with it).
+//! key or the gateway copy changed, stop if the gateway's check of the upstream failed, keep one
+//! issued API key, write the connection Secret) → update status (the shared Ready tail). Ready
+//! means callable: no key is issued and no connection Secret written for a model whose upstream
+//! check failed. Cleanup deletes the gateway model (its keys go with it).
 
 mod plan;
 
@@ -23,7 +25,7 @@ use super::{
 use crate::controller::connection_secret::ConnectionSecret;
 use crate::controller::identity;
 use crate::controller::status;
-use crate::controller::{Context, Kind, ReconcileError, Scope, publish};
+use crate::controller::{Context, Kind, ReconcileError, Scope, UpstreamCheckFailure, publish};
 use crate::credentials::secret_value;
 
 /// Name of the one API key Portico issues per model. A fixed name means a crash between
@@ -52,6 +54,18 @@ impl Kind for AIModel {
 
     fn connection_secret(&self) -> String {
         connection_secret_name(self, self.spec.write_connection_secret_to_ref.as_ref())
+    }
+
+    /// A failed upstream check still tells what the gateway holds: the model under its name,
+    /// and the provider key it checked, so that only a new version of the key's Secret (not
+    /// every replay of the same one) triggers the re-check.
+    fn note_failure(status: &mut AIModelStatus, error: &ReconcileError) {
+        if let ReconcileError::UpstreamCheckFailed(failure) = error {
+            status.external_name = Some(failure.external_name.clone());
+            status
+                .provider_credentials_version
+                .clone_from(&failure.credentials_version);
+        }
     }
 
     fn referenced_secrets(&self) -> Vec<&str> {
@@ -107,7 +121,20 @@ impl Kind for AIModel {
             ns,
             external: &external,
         };
-        let model = ensure_model(&target, plan, sent, &mut key, &mut writes).await?;
+        let (model, call) = ensure_model(&target, plan, sent, &mut key, &mut writes).await?;
+        // Ready means callable: a model whose upstream refused or failed the gateway's check
+        // gets no key and no connection Secret.
+        if let Some((reason, message)) = plan::upstream_failure(model.upstream_check.as_ref()) {
+            return Err(ReconcileError::UpstreamCheckFailed(Box::new(
+                UpstreamCheckFailure {
+                    reason,
+                    message,
+                    call,
+                    external_name: external.clone(),
+                    credentials_version: key.version.clone(),
+                },
+            )));
+        }
         let stored_key = existing
             .as_ref()
             .and_then(|secret| secret_value(secret, "apiKey"));
@@ -255,14 +282,14 @@ impl ProviderKey {
 }
 
 /// Brings the gateway model to the spec: a drift check when the plan allows, else (or on drift)
-/// an upsert carrying the provider key.
+/// an upsert carrying the provider key. Returns the model with the call that returned it.
 async fn ensure_model(
     target: &Target<'_>,
     plan: Plan,
     sent: Option<&str>,
     key: &mut ProviderKey,
     writes: &mut Writes,
-) -> Result<Model, ReconcileError> {
+) -> Result<(Model, CallRecord), ReconcileError> {
     let Target {
         ctx,
         gateway,
@@ -274,15 +301,15 @@ async fn ensure_model(
     if step == ModelStep::CheckDrift {
         let visible = plan::desired_model(spec, None);
         let found = match gateway.get_model(ns, external).await {
-            Ok(found) => Some(found.value),
+            Ok(found) => Some((found.value, found.call)),
             Err(error) if error.class() == ErrorClass::NotFound => None,
             Err(error) => return Err(error.into()),
         };
         match (
-            plan::after_drift_check(found.as_ref().map(|m| &m.spec), &visible),
+            plan::after_drift_check(found.as_ref().map(|(m, _)| &m.spec), &visible),
             found,
         ) {
-            (ModelStep::CheckDrift, Some(model)) => return Ok(model),
+            (ModelStep::CheckDrift, Some(found)) => return Ok(found),
             (_, Some(_)) => {
                 tracing::info!(model = %external, "gateway model drifted from the spec; updating")
             }
@@ -295,8 +322,8 @@ async fn ensure_model(
     let desired = plan::desired_model(spec, key.value.take());
     let response = gateway.upsert_model(ns, external, &desired).await?;
     writes.model_created = response.created();
-    writes.calls.push(response.call);
-    Ok(response.value)
+    writes.calls.push(response.call.clone());
+    Ok((response.value, response.call))
 }
 
 /// Issues the model's API key. If the key exists but its value was lost (the connection Secret

@@ -5,6 +5,7 @@ use portico_api::{AIModelSpec, AIModelStatus};
 use portico_gateway_client as gateway;
 use secrecy::SecretString;
 
+use crate::controller::UpstreamReason;
 use crate::controller::status::is_ready;
 
 /// What the plan looks at.
@@ -136,8 +137,32 @@ pub(super) fn desired_model(
             requests_per_minute: limits.requests_per_minute,
             tokens_per_minute: limits.tokens_per_minute,
         }),
-        upstream: None,
+        upstream: spec
+            .upstream
+            .as_ref()
+            .map(|upstream| gateway::Upstream {
+                base_url: upstream.base_url.clone(),
+                azure_deployment: upstream.azure.as_ref().map(|a| a.deployment.clone()),
+                azure_api_version: upstream.azure.as_ref().map(|a| a.api_version.clone()),
+            })
+            .filter(|upstream| *upstream != gateway::Upstream::default()),
     }
+}
+
+/// Whether the gateway's last check of the upstream failed, and why: `Passed`, `Unchecked`
+/// and no check at all (a gateway that does not check) count as callable.
+pub(super) fn upstream_failure(
+    check: Option<&gateway::UpstreamCheck>,
+) -> Option<(UpstreamReason, String)> {
+    let check = check.filter(|check| check.state == "Failed")?;
+    Some((
+        UpstreamReason::parse(check.reason.as_deref()),
+        check
+            .message
+            .clone()
+            .filter(|message| !message.trim().is_empty())
+            .unwrap_or_else(|| "the gateway gave no detail".into()),
+    ))
 }
 
 /// Whether the gateway's copy matches the desired spec in everything the gateway shows (the
@@ -149,13 +174,16 @@ fn visible_spec_matches(observed: &gateway::ModelSpec, desired: &gateway::ModelS
         && observed.parameters.clone().unwrap_or_default()
             == desired.parameters.clone().unwrap_or_default()
         && observed.limits.clone().unwrap_or_default() == desired.limits.clone().unwrap_or_default()
+        && observed.upstream.clone().unwrap_or_default()
+            == desired.upstream.clone().unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
     use portico_api::{
-        CONDITION_READY, DeletionPolicy, ModelParameters, Phase, Provider, SecretKeySelector,
+        AzureUpstream, CONDITION_READY, DeletionPolicy, ModelParameters, Phase, Provider,
+        SecretKeySelector, Upstream,
     };
 
     use super::*;
@@ -164,6 +192,7 @@ mod tests {
         AIModelSpec {
             provider: Provider::OpenAi,
             model: "gpt-4o-mini".into(),
+            upstream: None,
             provider_credentials: with_key.then(|| SecretKeySelector {
                 name: "provider-key".into(),
                 key: "apiKey".into(),
@@ -181,6 +210,16 @@ mod tests {
     }
 
     fn status(ready: bool, generation: i64, name: &str, sent: Option<&str>) -> AIModelStatus {
+        status_because(ready, "Test", generation, name, sent)
+    }
+
+    fn status_because(
+        ready: bool,
+        reason: &str,
+        generation: i64,
+        name: &str,
+        sent: Option<&str>,
+    ) -> AIModelStatus {
         AIModelStatus {
             phase: Some(if ready { Phase::Ready } else { Phase::Pending }),
             observed_generation: Some(generation),
@@ -189,7 +228,7 @@ mod tests {
             conditions: vec![Condition {
                 type_: CONDITION_READY.into(),
                 status: if ready { "True" } else { "False" }.into(),
-                reason: "Test".into(),
+                reason: reason.into(),
                 message: String::new(),
                 observed_generation: Some(generation),
                 last_transition_time: Time(jiff::Timestamp::UNIX_EPOCH),
@@ -203,6 +242,10 @@ mod tests {
         let ready = status(true, 2, "m", Some("7"));
         let ready_without_key = status(true, 2, "m", None);
         let not_ready = status(false, 2, "m", Some("7"));
+        // A failed upstream check leaves the object not Ready, with the key it was checked with
+        // recorded as sent: the next attempt writes again (the gateway checks again), whether
+        // the key changed or not.
+        let upstream_failed = status_because(false, "UpstreamUnreachable", 2, "m", Some("7"));
         let (with_key, without_key) = (spec(true), spec(false));
         let seen = |spec, status, generation, external_name, key_version_seen| Observed {
             spec,
@@ -221,6 +264,16 @@ mod tests {
             (
                 "not ready",
                 seen(&with_key, Some(&not_ready), 2, "m", Some("7")),
+                (false, true),
+            ),
+            (
+                "upstream failed, key same",
+                seen(&with_key, Some(&upstream_failed), 2, "m", Some("7")),
+                (false, true),
+            ),
+            (
+                "upstream failed, key fixed",
+                seen(&with_key, Some(&upstream_failed), 2, "m", Some("8")),
                 (false, true),
             ),
             (
@@ -316,5 +369,96 @@ mod tests {
             ModelStep::Upsert
         );
         assert_eq!(after_drift_check(None, &desired), ModelStep::Upsert);
+    }
+
+    fn azure_spec(base_url: &str, deployment: &str) -> AIModelSpec {
+        AIModelSpec {
+            provider: Provider::AzureOpenAi,
+            upstream: Some(Upstream {
+                base_url: Some(base_url.into()),
+                azure: Some(AzureUpstream {
+                    deployment: deployment.into(),
+                    api_version: "2024-10-21".into(),
+                }),
+            }),
+            ..spec(true)
+        }
+    }
+
+    #[test]
+    fn upstream_maps_to_the_gateway_and_counts_as_drift() {
+        let desired = desired_model(&azure_spec("https://r.openai.azure.com", "gpt4o"), None);
+        assert_eq!(
+            desired.upstream,
+            Some(gateway::Upstream {
+                base_url: Some("https://r.openai.azure.com".into()),
+                azure_deployment: Some("gpt4o".into()),
+                azure_api_version: Some("2024-10-21".into()),
+            })
+        );
+        // No upstream, or an empty one, sends none.
+        assert_eq!(desired_model(&spec(true), None).upstream, None);
+        let empty = AIModelSpec {
+            upstream: Some(Upstream::default()),
+            ..spec(true)
+        };
+        assert_eq!(desired_model(&empty, None).upstream, None);
+        // Drift: another URL or deployment at the gateway is rewritten; the same is not; an
+        // empty upstream at the gateway is the same as none.
+        let same = desired_model(&azure_spec("https://r.openai.azure.com", "gpt4o"), None);
+        let moved = desired_model(&azure_spec("https://x.openai.azure.com", "gpt4o"), None);
+        let redeployed = desired_model(&azure_spec("https://r.openai.azure.com", "other"), None);
+        assert_eq!(
+            after_drift_check(Some(&same), &desired),
+            ModelStep::CheckDrift
+        );
+        assert_eq!(after_drift_check(Some(&moved), &desired), ModelStep::Upsert);
+        assert_eq!(
+            after_drift_check(Some(&redeployed), &desired),
+            ModelStep::Upsert
+        );
+        let mut none_at_gateway = desired_model(&spec(true), None);
+        let plain = desired_model(&spec(true), None);
+        none_at_gateway.upstream = Some(gateway::Upstream::default());
+        assert_eq!(
+            after_drift_check(Some(&none_at_gateway), &plain),
+            ModelStep::CheckDrift
+        );
+        assert_eq!(after_drift_check(Some(&plain), &desired), ModelStep::Upsert);
+    }
+
+    #[test]
+    fn only_a_failed_check_is_a_failure() {
+        let check =
+            |state: &str, reason: Option<&str>, message: Option<&str>| gateway::UpstreamCheck {
+                state: state.into(),
+                reason: reason.map(Into::into),
+                message: message.map(Into::into),
+            };
+        assert_eq!(upstream_failure(None), None);
+        assert_eq!(upstream_failure(Some(&check("Passed", None, None))), None);
+        assert_eq!(
+            upstream_failure(Some(&check("Unchecked", None, None))),
+            None
+        );
+        assert_eq!(
+            upstream_failure(Some(&check(
+                "Failed",
+                Some("UpstreamUnauthorized"),
+                Some("401: invalid api key")
+            ))),
+            Some((UpstreamReason::Unauthorized, "401: invalid api key".into()))
+        );
+        assert_eq!(
+            upstream_failure(Some(&check("Failed", Some("UpstreamUnreachable"), None))),
+            Some((
+                UpstreamReason::Unreachable,
+                "the gateway gave no detail".into()
+            ))
+        );
+        assert_eq!(
+            upstream_failure(Some(&check("Failed", None, Some(" ")))),
+            Some((UpstreamReason::Other, "the gateway gave no detail".into()))
+        );
     }
 }

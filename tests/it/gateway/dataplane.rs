@@ -13,19 +13,25 @@ use serde_json::{Value, json};
 
 use super::TOKEN;
 
-struct Setup {
-    gateway: ReferenceGateway,
-    upstream: StandInUpstream,
-    http: reqwest::Client,
+pub(super) struct Setup {
+    pub(super) gateway: ReferenceGateway,
+    pub(super) upstream: StandInUpstream,
+    pub(super) http: reqwest::Client,
 }
 
 async fn setup(allow: &[&str]) -> Setup {
+    setup_with(allow, |_| {}).await
+}
+
+/// A stand-in upstream and a gateway allowed to call `allow`, its config adjusted by `adjust`.
+pub(super) async fn setup_with(allow: &[&str], adjust: impl FnOnce(&mut GatewayConfig)) -> Setup {
     super::init();
     let upstream = StandInUpstream::start().await.expect("stand-in starts");
-    let config = GatewayConfig {
+    let mut config = GatewayConfig {
         allow_upstream: allow.iter().map(|s| s.to_string()).collect(),
         ..GatewayConfig::new(SecretString::from(TOKEN))
     };
+    adjust(&mut config);
     let gateway = ReferenceGateway::start(config).await.expect("gateway");
     Setup {
         gateway,
@@ -35,7 +41,7 @@ async fn setup(allow: &[&str]) -> Setup {
 }
 
 impl Setup {
-    async fn put_model(&self, name: &str, spec: Value) -> (u16, Value) {
+    pub(super) async fn put_model(&self, name: &str, spec: Value) -> (u16, Value) {
         let response = self
             .http
             .put(format!(
@@ -51,7 +57,7 @@ impl Setup {
         (status, response.json().await.expect("JSON"))
     }
 
-    async fn key(&self, model: &str) -> String {
+    pub(super) async fn key(&self, model: &str) -> String {
         let response: Value = self
             .http
             .put(format!(
@@ -68,7 +74,7 @@ impl Setup {
         response["secret"].as_str().expect("secret").to_string()
     }
 
-    async fn chat(&self, key: &str, body: Value) -> reqwest::Response {
+    pub(super) async fn chat(&self, key: &str, body: Value) -> reqwest::Response {
         self.http
             .post(format!("{}/v1/chat/completions", self.gateway.url()))
             .bearer_auth(key)
@@ -83,7 +89,7 @@ impl Setup {
     }
 }
 
-fn openai_spec(base_url: &str) -> Value {
+pub(super) fn openai_spec(base_url: &str) -> Value {
     json!({
         "provider": "custom",
         "upstreamModel": "gpt-4o-mini",
@@ -211,7 +217,7 @@ async fn openai_compatible_upstream_gets_the_model_applied_and_the_answer_comes_
     assert!(!text.contains("sk-upstream-secret"));
 }
 
-fn sse_data(text: &str) -> Vec<Value> {
+pub(super) fn sse_data(text: &str) -> Vec<Value> {
     text.split("\n\n")
         .filter_map(|event| event.strip_prefix("data: "))
         .map(|data| {

@@ -166,18 +166,26 @@ impl Limiter {
         }
     }
 
-    /// Seconds to wait when a limit is reached.
-    fn admit(&mut self) -> Result<(), (u64, &'static str)> {
+    /// Whether a request may go now (`now`: the window's clock, injectable for tests);
+    /// otherwise the seconds to wait and the limit reached.
+    fn admit(&mut self, now: Instant) -> Result<(), (u64, &'static str)> {
         if let Some((limit, window)) = &mut self.tokens {
-            while window.front().is_some_and(|(at, _)| at.elapsed() >= MINUTE) {
+            let limit = u64::try_from(*limit).unwrap_or(0);
+            let age = |at: Instant| now.saturating_duration_since(at);
+            while window.front().is_some_and(|(at, _)| age(*at) >= MINUTE) {
                 window.pop_front();
             }
-            let used: u64 = window.iter().map(|(_, n)| n).sum();
-            if used >= *limit as u64 {
-                let wait = window
-                    .front()
-                    .map(|(at, _)| MINUTE.saturating_sub(at.elapsed()))
-                    .unwrap_or(MINUTE);
+            let mut used: u64 = window.iter().map(|(_, n)| n).sum();
+            if used >= limit {
+                // Until enough of the oldest answers leave the window to get under the limit.
+                let mut wait = MINUTE;
+                for (at, tokens) in window.iter() {
+                    used = used.saturating_sub(*tokens);
+                    if used < limit {
+                        wait = MINUTE.saturating_sub(age(*at));
+                        break;
+                    }
+                }
                 return Err((wait.as_secs_f64().ceil().max(1.0) as u64, "tokensPerMinute"));
             }
         }
@@ -194,11 +202,11 @@ impl Limiter {
         Ok(())
     }
 
-    fn spend(&mut self, tokens: u64) {
+    fn spend(&mut self, now: Instant, tokens: u64) {
         if let Some((_, window)) = &mut self.tokens
             && tokens > 0
         {
-            window.push_back((Instant::now(), tokens));
+            window.push_back((now, tokens));
         }
     }
 }
@@ -368,7 +376,7 @@ async fn chat(
             .map_err(|_| ApiError::internal("limits are unavailable"))?;
         let limiter = limiters.entry(model_key.clone()).or_default();
         limiter.configure(spec.limits.as_ref());
-        if let Err((seconds, which)) = limiter.admit() {
+        if let Err((seconds, which)) = limiter.admit(Instant::now()) {
             return Err(ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
@@ -836,7 +844,7 @@ impl Drop for Outcome {
         if let Ok(mut limiters) = data.limiters.lock()
             && let Some(limiter) = limiters.get_mut(&self.model)
         {
-            limiter.spend(self.input + self.output);
+            limiter.spend(Instant::now(), self.input + self.output);
         }
     }
 }
@@ -1042,4 +1050,53 @@ fn relay(
 /// A fresh completion id.
 pub(crate) fn completion_id() -> String {
     format!("chatcmpl-{}", random_string(24))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tpm(limit: i64) -> Limiter {
+        let mut limiter = Limiter::default();
+        limiter.configure(Some(&ModelLimits {
+            requests_per_minute: None,
+            tokens_per_minute: Some(limit),
+        }));
+        limiter
+    }
+
+    #[test]
+    fn the_token_window_refuses_while_full_and_frees_up_as_time_passes() {
+        let t0 = Instant::now();
+        let at = |seconds: u64| t0 + Duration::from_secs(seconds);
+        let mut limiter = tpm(10);
+        assert_eq!(limiter.admit(at(0)), Ok(()));
+        limiter.spend(at(0), 6);
+        assert_eq!(limiter.admit(at(5)), Ok(()), "6 of 10 used");
+        limiter.spend(at(10), 6);
+        // 12 of 10 used: the first answer leaves the window at 60 s, leaving 6.
+        assert_eq!(limiter.admit(at(20)), Err((40, "tokensPerMinute")));
+        assert_eq!(limiter.admit(at(59)), Err((1, "tokensPerMinute")));
+        assert_eq!(limiter.admit(at(60)), Ok(()));
+        // Both answers are needed to get under a limit of 5: until the second leaves at 70 s.
+        let mut limiter = tpm(5);
+        limiter.spend(at(0), 6);
+        limiter.spend(at(10), 6);
+        assert_eq!(limiter.admit(at(30)), Err((40, "tokensPerMinute")));
+        assert_eq!(limiter.admit(at(69)), Err((1, "tokensPerMinute")));
+        assert_eq!(limiter.admit(at(70)), Ok(()));
+    }
+
+    #[test]
+    fn changing_the_token_limit_resets_the_window() {
+        let t0 = Instant::now();
+        let mut limiter = tpm(5);
+        limiter.spend(t0, 50);
+        assert!(limiter.admit(t0).is_err());
+        limiter.configure(Some(&ModelLimits {
+            requests_per_minute: None,
+            tokens_per_minute: Some(100),
+        }));
+        assert_eq!(limiter.admit(t0), Ok(()));
+    }
 }

@@ -396,6 +396,59 @@ async fn requests_beyond_the_models_limit_get_429_with_retry_after() {
     assert_eq!(error["error"]["code"], "rate_limit_exceeded");
 }
 
+#[tokio::test]
+async fn answers_beyond_the_models_tokens_per_minute_get_429_with_retry_after() {
+    let s = setup(&["127.0.0.1"]).await;
+    let mut spec = openai_spec(&s.upstream.base_url());
+    spec["promptTemplate"] = json!({"template": "{{input}}"});
+    // For `openai` the gateway asks streams for usage. The stand-in counts words: "one two
+    // three" is 3 prompt and 3 completion tokens.
+    spec["provider"] = json!("openai");
+    spec["limits"] = json!({"tokensPerMinute": 5});
+    s.put_model("tokens", spec).await;
+    let key = s.key("tokens").await;
+    let body = |stream: bool| {
+        json!({"model": "team-a/tokens", "stream": stream,
+               "messages": [{"role": "user", "content": "one two three"}]})
+    };
+    // Under the limit (nothing used yet): admitted, and its 6 tokens (streamed, reported in
+    // the usage chunk the gateway asked for) fill the window.
+    let response = s.chat(&key, body(true)).await;
+    assert_eq!(response.status(), 200);
+    response.text().await.expect("the stream ends");
+    for stream in [false, true] {
+        let response = s.chat(&key, body(stream)).await;
+        assert_eq!(response.status(), 429, "stream: {stream}");
+        let seconds: u64 = response.headers()["retry-after"]
+            .to_str()
+            .expect("ascii")
+            .parse()
+            .expect("seconds");
+        assert!((1..=60).contains(&seconds), "Retry-After: {seconds}");
+        let error: Value = response.json().await.expect("JSON");
+        assert_eq!(error["error"]["code"], "rate_limit_exceeded", "{error}");
+        assert_eq!(error["error"]["type"], "rate_limit_error", "{error}");
+        let message = error["error"]["message"].as_str().expect("message");
+        assert!(message.contains("tokensPerMinute"), "{message}");
+    }
+    assert_eq!(
+        s.upstream
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/v1/chat/completions")
+            .count(),
+        1,
+        "refused requests never reach the upstream"
+    );
+    // A larger limit is a fresh window.
+    let mut spec = openai_spec(&s.upstream.base_url());
+    spec["promptTemplate"] = json!({"template": "{{input}}"});
+    spec["provider"] = json!("openai");
+    spec["limits"] = json!({"tokensPerMinute": 1000});
+    s.put_model("tokens", spec).await;
+    assert_eq!(s.chat(&key, body(false)).await.status(), 200);
+}
+
 // ---- Anthropic ----
 
 type Seen = Arc<Mutex<Vec<(HeaderMap, Value)>>>;

@@ -21,6 +21,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use super::anthropic;
 use super::error::ApiError;
 use super::handlers::{Params, body, lock, names};
+use super::metrics::{Finished, Metrics, OPENMETRICS};
 use super::state::{AppState, bearer_token};
 use super::store::{KeyOwner, ObjectKey, digest, random_string};
 use super::upstream::{self, EgressPolicy, Refusal, Target, WireFormat};
@@ -42,6 +43,8 @@ pub(crate) struct DataPlane {
     pub check_timeout: Duration,
     usage: Mutex<UsageBook>,
     limiters: Mutex<HashMap<ObjectKey, Limiter>>,
+    /// The Prometheus series of `GET /metrics`.
+    pub metrics: Metrics,
 }
 
 impl DataPlane {
@@ -58,6 +61,7 @@ impl DataPlane {
             check_timeout,
             usage: Mutex::new(UsageBook::default()),
             limiters: Mutex::new(HashMap::new()),
+            metrics: Metrics::default(),
         }
     }
 
@@ -81,10 +85,25 @@ pub(crate) fn routes() -> axum::Router<Arc<AppState>> {
         .route("/v1/chat/completions", post(create_chat_completion))
         .route("/v1/models", get(list_client_models))
         .route("/v1/usage", get(get_key_usage))
+        .route("/metrics", get(get_metrics))
         .route(
             "/v1/namespaces/{ns}/models/{name}/usage",
             get(get_model_usage),
         )
+}
+
+async fn get_metrics(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let text = state
+        .data
+        .metrics
+        .encode()
+        .map_err(|_| ApiError::internal("the metrics could not be encoded"))?;
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(OPENMETRICS))],
+        text,
+    )
+        .into_response())
 }
 
 async fn get_model_usage(
@@ -315,10 +334,16 @@ pub(crate) async fn create_chat_completion(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Response {
-    match chat(state, headers, bytes).await {
+    let mut labels = (String::new(), "");
+    let response = match chat(state.clone(), headers, bytes, &mut labels).await {
         Ok(response) => response,
         Err(error) => error.for_openai().into_response(),
-    }
+    };
+    state
+        .data
+        .metrics
+        .request(&labels.0, labels.1, response.status().as_u16());
+    response
 }
 
 /// What is sent upstream, in OpenAI's format, and what the client asked of the answer.
@@ -328,10 +353,13 @@ struct Prepared {
     include_usage: bool,
 }
 
+/// `labels`: the model (`namespace/name`) and provider the metrics count the request under,
+/// set once the key is recognised.
 async fn chat(
     state: Arc<AppState>,
     headers: HeaderMap,
     bytes: Bytes,
+    labels: &mut (String, &'static str),
 ) -> Result<Response, ApiError> {
     let owner = caller(&state, &headers)?;
     let request: ChatCompletionRequest = body(&bytes)?;
@@ -354,6 +382,7 @@ async fn chat(
         .get(&model_key)
         .map(|entry| entry.spec.clone())
         .ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))?;
+    *labels = (client_model.clone(), upstream::provider_name(spec.provider));
     let target = upstream::target(&spec, &state.data.overrides).map_err(|(field, reason)| {
         ApiError::new(
             StatusCode::BAD_GATEWAY,
@@ -426,6 +455,9 @@ async fn chat(
         output: 0,
         finish: Vec::new(),
         response_model: None,
+        provider: upstream::provider_name(spec.provider),
+        started: Instant::now(),
+        first_chunk: None,
     };
     let mut call = state
         .data
@@ -784,6 +816,11 @@ pub(crate) struct Outcome {
     pub(crate) output: u64,
     pub(crate) finish: Vec<String>,
     pub(crate) response_model: Option<String>,
+    provider: &'static str,
+    /// When the upstream call started.
+    started: Instant,
+    /// When a stream's first chunk was passed on.
+    first_chunk: Option<Instant>,
 }
 
 impl Outcome {
@@ -829,6 +866,17 @@ impl Drop for Outcome {
                 .record("gen_ai.response.finish_reasons", self.finish.join(","));
         }
         let data = &self.state.data;
+        data.metrics.finished(Finished {
+            model: &format!("{}/{}", self.model.0, self.model.1),
+            provider: self.provider,
+            key: &self.key,
+            duration: self.started.elapsed(),
+            first_chunk: self
+                .first_chunk
+                .map(|at| at.saturating_duration_since(self.started)),
+            input: self.input,
+            output: self.output,
+        });
         if let Ok(mut usage) = data.usage.lock() {
             usage
                 .models
@@ -1009,6 +1057,9 @@ fn relay(
                     } else {
                         for event in relay.parser.push(&chunk) {
                             relay.translator.event(event, &mut out, &mut relay.outcome);
+                        }
+                        if !out.is_empty() && relay.outcome.first_chunk.is_none() {
+                            relay.outcome.first_chunk = Some(Instant::now());
                         }
                     }
                 }

@@ -449,6 +449,66 @@ async fn answers_beyond_the_models_tokens_per_minute_get_429_with_retry_after() 
     assert_eq!(s.chat(&key, body(false)).await.status(), 200);
 }
 
+#[tokio::test]
+async fn the_metrics_scrape_counts_requests_durations_and_tokens_never_keys() {
+    let s = setup(&["127.0.0.1"]).await;
+    let mut spec = openai_spec(&s.upstream.base_url());
+    spec["provider"] = json!("openai");
+    spec["promptTemplate"] = json!({"template": "{{input}}"});
+    s.put_model("met", spec).await;
+    let key = s.key("met").await;
+    for stream in [false, true] {
+        let response = s
+            .chat(
+                &key,
+                json!({"model": "team-a/met", "stream": stream,
+                       "messages": [{"role": "user", "content": "one two three"}]}),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        response.text().await.expect("the answer ends");
+    }
+    let refused = s
+        .chat(
+            "pk-not-issued",
+            json!({"model": "team-a/met", "messages": []}),
+        )
+        .await;
+    assert_eq!(refused.status(), 401);
+
+    let url = format!("{}/metrics", s.gateway.url());
+    let anonymous = s.http.get(&url).send().await.expect("GET /metrics");
+    assert_eq!(anonymous.status(), 401, "the scrape needs the admin token");
+    let response = s
+        .http
+        .get(&url)
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("GET /metrics");
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("application/openmetrics-text")
+    );
+    let text = response.text().await.expect("text");
+    for line in [
+        r#"portico_gateway_inference_requests_total{model="team-a/met",provider="openai",status_class="2xx"} 2"#,
+        r#"portico_gateway_inference_requests_total{model="",provider="",status_class="4xx"} 1"#,
+        r#"portico_gateway_inference_request_duration_seconds_count{model="team-a/met",provider="openai"} 2"#,
+        r#"portico_gateway_inference_time_to_first_token_seconds_count{model="team-a/met",provider="openai"} 1"#,
+        r#"portico_gateway_inference_tokens_total{model="team-a/met",direction="input"} 6"#,
+        r#"portico_gateway_inference_tokens_total{model="team-a/met",direction="output"} 6"#,
+        r#"portico_gateway_key_tokens_total{model="team-a/met",key="default",direction="output"} 6"#,
+    ] {
+        assert!(text.contains(line), "{line} missing in\n{text}");
+    }
+    assert!(!text.contains("sk-upstream-secret"), "{text}");
+    assert!(!text.contains(&key), "{text}");
+}
+
 // ---- Anthropic ----
 
 type Seen = Arc<Mutex<Vec<(HeaderMap, Value)>>>;

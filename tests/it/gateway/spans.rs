@@ -175,6 +175,38 @@ async fn a_call_without_an_answer_records_its_error_type() {
     );
 }
 
+/// Keeps every log line written.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Logs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+    type Writer = Logs;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
 /// Keeps every span the OpenTelemetry pipeline ends.
 #[derive(Debug, Clone, Default)]
 struct Exported(Arc<Mutex<Vec<opentelemetry_sdk::trace::SpanData>>>);
@@ -216,8 +248,16 @@ async fn each_inference_request_has_one_genai_span_continuing_the_callers_trace(
     let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
         .with_simple_exporter(exported.clone())
         .build();
+    // Every log line too, at every level, with its spans' fields.
+    let logs = Logs::default();
     let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(logs.clone())
+                .with_filter(tracing_subscriber::filter::LevelFilter::TRACE),
+        );
     let guard = tracing::subscriber::set_default(subscriber);
     for stream in [false, true] {
         let response = s
@@ -230,7 +270,31 @@ async fn each_inference_request_has_one_genai_span_continuing_the_callers_trace(
         assert_eq!(response.status(), 200);
         response.text().await.expect("the answer ends");
     }
+    // An upstream refusing the credential, quoting it.
+    s.upstream
+        .push_answer(portico_testbed::upstream::ScriptedAnswer {
+            status: 401,
+            headers: Vec::new(),
+            body: r#"{"error":{"message":"Incorrect API key provided: sk-upstream-secret"}}"#
+                .into(),
+        });
+    let refused = s
+        .chat(
+            &key,
+            json!({"model": "team-a/traced", "messages": [{"role": "user", "content": "x"}]}),
+        )
+        .await;
+    assert_eq!(refused.status(), 502);
     drop(guard);
+    let logged = logs.text();
+    assert!(
+        logged.contains("request refused"),
+        "the log was captured: {logged}"
+    );
+    assert!(
+        !logged.contains("sk-upstream-secret") && !logged.contains(&key),
+        "a credential in the log: {logged}"
+    );
 
     let spans = exported
         .0
@@ -241,7 +305,11 @@ async fn each_inference_request_has_one_genai_span_continuing_the_callers_trace(
         .iter()
         .filter(|span| attribute(span, "gen_ai.operation.name").is_some())
         .collect();
-    assert_eq!(chats.len(), 2, "one span per inference request: {chats:#?}");
+    assert_eq!(chats.len(), 3, "one span per inference request: {chats:#?}");
+    assert_eq!(
+        attribute(chats[2], "error.type").as_deref(),
+        Some("upstream_error")
+    );
     let caller_trace = "0af7651916cd43dd8448eb211c80319c";
     let seen: Vec<_> = s
         .upstream
@@ -249,8 +317,8 @@ async fn each_inference_request_has_one_genai_span_continuing_the_callers_trace(
         .into_iter()
         .filter(|r| r.path == "/v1/chat/completions")
         .collect();
-    assert_eq!(seen.len(), 2);
-    for (span, upstream) in chats.iter().zip(&seen) {
+    assert_eq!(seen.len(), 3);
+    for (span, upstream) in chats.iter().zip(&seen).take(2) {
         assert_eq!(span.name, "chat gpt-4o-mini");
         assert_eq!(span.span_kind, SpanKind::Client);
         assert_eq!(

@@ -48,6 +48,7 @@ fn operation_of(method: &Method, path: &str) -> &'static str {
         ("GET", ["v1", "usage"]) => "getKeyUsage",
         ("GET", ["v1", "namespaces", _, "models", _, "usage"]) => "getModelUsage",
         ("GET", ["v1", "admin", "stats"]) => "getStats",
+        ("GET", ["metrics"]) => "getMetrics",
         (_, ["v1", "admin", "faults", ..]) => "adminFaults",
         (_, ["v1", "admin", "rate-limit"]) => "adminRateLimit",
         _ => "unknown",
@@ -63,9 +64,9 @@ fn is_data_plane(operation: &str) -> bool {
     )
 }
 
-/// Controls must stay reachable whatever faults or limits are in force.
+/// Controls (and the metrics scrape) must stay reachable whatever faults or limits are in force.
 fn is_control(operation: &str) -> bool {
-    matches!(operation, "adminFaults" | "adminRateLimit")
+    matches!(operation, "adminFaults" | "adminRateLimit" | "getMetrics")
 }
 
 struct HeaderExtractor<'a>(&'a HeaderMap);

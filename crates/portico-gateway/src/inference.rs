@@ -21,6 +21,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use super::anthropic;
 use super::error::ApiError;
 use super::handlers::{Params, body, lock, names};
+use super::metrics::{Finished, Metrics, OPENMETRICS};
 use super::state::{AppState, bearer_token};
 use super::store::{KeyOwner, ObjectKey, digest, random_string};
 use super::upstream::{self, EgressPolicy, Refusal, Target, WireFormat};
@@ -42,6 +43,8 @@ pub(crate) struct DataPlane {
     pub check_timeout: Duration,
     usage: Mutex<UsageBook>,
     limiters: Mutex<HashMap<ObjectKey, Limiter>>,
+    /// The Prometheus series of `GET /metrics`.
+    pub metrics: Metrics,
 }
 
 impl DataPlane {
@@ -58,6 +61,7 @@ impl DataPlane {
             check_timeout,
             usage: Mutex::new(UsageBook::default()),
             limiters: Mutex::new(HashMap::new()),
+            metrics: Metrics::default(),
         }
     }
 
@@ -81,10 +85,25 @@ pub(crate) fn routes() -> axum::Router<Arc<AppState>> {
         .route("/v1/chat/completions", post(create_chat_completion))
         .route("/v1/models", get(list_client_models))
         .route("/v1/usage", get(get_key_usage))
+        .route("/metrics", get(get_metrics))
         .route(
             "/v1/namespaces/{ns}/models/{name}/usage",
             get(get_model_usage),
         )
+}
+
+async fn get_metrics(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let text = state
+        .data
+        .metrics
+        .encode()
+        .map_err(|_| ApiError::internal("the metrics could not be encoded"))?;
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(OPENMETRICS))],
+        text,
+    )
+        .into_response())
 }
 
 async fn get_model_usage(
@@ -166,18 +185,26 @@ impl Limiter {
         }
     }
 
-    /// Seconds to wait when a limit is reached.
-    fn admit(&mut self) -> Result<(), (u64, &'static str)> {
+    /// Whether a request may go now (`now`: the window's clock, injectable for tests);
+    /// otherwise the seconds to wait and the limit reached.
+    fn admit(&mut self, now: Instant) -> Result<(), (u64, &'static str)> {
         if let Some((limit, window)) = &mut self.tokens {
-            while window.front().is_some_and(|(at, _)| at.elapsed() >= MINUTE) {
+            let limit = u64::try_from(*limit).unwrap_or(0);
+            let age = |at: Instant| now.saturating_duration_since(at);
+            while window.front().is_some_and(|(at, _)| age(*at) >= MINUTE) {
                 window.pop_front();
             }
-            let used: u64 = window.iter().map(|(_, n)| n).sum();
-            if used >= *limit as u64 {
-                let wait = window
-                    .front()
-                    .map(|(at, _)| MINUTE.saturating_sub(at.elapsed()))
-                    .unwrap_or(MINUTE);
+            let mut used: u64 = window.iter().map(|(_, n)| n).sum();
+            if used >= limit {
+                // Until enough of the oldest answers leave the window to get under the limit.
+                let mut wait = MINUTE;
+                for (at, tokens) in window.iter() {
+                    used = used.saturating_sub(*tokens);
+                    if used < limit {
+                        wait = MINUTE.saturating_sub(age(*at));
+                        break;
+                    }
+                }
                 return Err((wait.as_secs_f64().ceil().max(1.0) as u64, "tokensPerMinute"));
             }
         }
@@ -194,11 +221,11 @@ impl Limiter {
         Ok(())
     }
 
-    fn spend(&mut self, tokens: u64) {
+    fn spend(&mut self, now: Instant, tokens: u64) {
         if let Some((_, window)) = &mut self.tokens
             && tokens > 0
         {
-            window.push_back((Instant::now(), tokens));
+            window.push_back((now, tokens));
         }
     }
 }
@@ -307,10 +334,16 @@ pub(crate) async fn create_chat_completion(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Response {
-    match chat(state, headers, bytes).await {
+    let mut labels = (String::new(), "");
+    let response = match chat(state.clone(), headers, bytes, &mut labels).await {
         Ok(response) => response,
         Err(error) => error.for_openai().into_response(),
-    }
+    };
+    state
+        .data
+        .metrics
+        .request(&labels.0, labels.1, response.status().as_u16());
+    response
 }
 
 /// What is sent upstream, in OpenAI's format, and what the client asked of the answer.
@@ -320,10 +353,13 @@ struct Prepared {
     include_usage: bool,
 }
 
+/// `labels`: the model (`namespace/name`) and provider the metrics count the request under,
+/// set once the key is recognised.
 async fn chat(
     state: Arc<AppState>,
     headers: HeaderMap,
     bytes: Bytes,
+    labels: &mut (String, &'static str),
 ) -> Result<Response, ApiError> {
     let owner = caller(&state, &headers)?;
     let request: ChatCompletionRequest = body(&bytes)?;
@@ -346,6 +382,7 @@ async fn chat(
         .get(&model_key)
         .map(|entry| entry.spec.clone())
         .ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))?;
+    *labels = (client_model.clone(), upstream::provider_name(spec.provider));
     let target = upstream::target(&spec, &state.data.overrides).map_err(|(field, reason)| {
         ApiError::new(
             StatusCode::BAD_GATEWAY,
@@ -368,7 +405,7 @@ async fn chat(
             .map_err(|_| ApiError::internal("limits are unavailable"))?;
         let limiter = limiters.entry(model_key.clone()).or_default();
         limiter.configure(spec.limits.as_ref());
-        if let Err((seconds, which)) = limiter.admit() {
+        if let Err((seconds, which)) = limiter.admit(Instant::now()) {
             return Err(ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
@@ -418,6 +455,9 @@ async fn chat(
         output: 0,
         finish: Vec::new(),
         response_model: None,
+        provider: upstream::provider_name(spec.provider),
+        started: Instant::now(),
+        first_chunk: None,
     };
     let mut call = state
         .data
@@ -776,6 +816,11 @@ pub(crate) struct Outcome {
     pub(crate) output: u64,
     pub(crate) finish: Vec<String>,
     pub(crate) response_model: Option<String>,
+    provider: &'static str,
+    /// When the upstream call started.
+    started: Instant,
+    /// When a stream's first chunk was passed on.
+    first_chunk: Option<Instant>,
 }
 
 impl Outcome {
@@ -821,6 +866,17 @@ impl Drop for Outcome {
                 .record("gen_ai.response.finish_reasons", self.finish.join(","));
         }
         let data = &self.state.data;
+        data.metrics.finished(Finished {
+            model: &format!("{}/{}", self.model.0, self.model.1),
+            provider: self.provider,
+            key: &self.key,
+            duration: self.started.elapsed(),
+            first_chunk: self
+                .first_chunk
+                .map(|at| at.saturating_duration_since(self.started)),
+            input: self.input,
+            output: self.output,
+        });
         if let Ok(mut usage) = data.usage.lock() {
             usage
                 .models
@@ -836,7 +892,7 @@ impl Drop for Outcome {
         if let Ok(mut limiters) = data.limiters.lock()
             && let Some(limiter) = limiters.get_mut(&self.model)
         {
-            limiter.spend(self.input + self.output);
+            limiter.spend(Instant::now(), self.input + self.output);
         }
     }
 }
@@ -1002,6 +1058,9 @@ fn relay(
                         for event in relay.parser.push(&chunk) {
                             relay.translator.event(event, &mut out, &mut relay.outcome);
                         }
+                        if !out.is_empty() && relay.outcome.first_chunk.is_none() {
+                            relay.outcome.first_chunk = Some(Instant::now());
+                        }
                     }
                 }
                 Some(Err(error)) => {
@@ -1042,4 +1101,53 @@ fn relay(
 /// A fresh completion id.
 pub(crate) fn completion_id() -> String {
     format!("chatcmpl-{}", random_string(24))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tpm(limit: i64) -> Limiter {
+        let mut limiter = Limiter::default();
+        limiter.configure(Some(&ModelLimits {
+            requests_per_minute: None,
+            tokens_per_minute: Some(limit),
+        }));
+        limiter
+    }
+
+    #[test]
+    fn the_token_window_refuses_while_full_and_frees_up_as_time_passes() {
+        let t0 = Instant::now();
+        let at = |seconds: u64| t0 + Duration::from_secs(seconds);
+        let mut limiter = tpm(10);
+        assert_eq!(limiter.admit(at(0)), Ok(()));
+        limiter.spend(at(0), 6);
+        assert_eq!(limiter.admit(at(5)), Ok(()), "6 of 10 used");
+        limiter.spend(at(10), 6);
+        // 12 of 10 used: the first answer leaves the window at 60 s, leaving 6.
+        assert_eq!(limiter.admit(at(20)), Err((40, "tokensPerMinute")));
+        assert_eq!(limiter.admit(at(59)), Err((1, "tokensPerMinute")));
+        assert_eq!(limiter.admit(at(60)), Ok(()));
+        // Both answers are needed to get under a limit of 5: until the second leaves at 70 s.
+        let mut limiter = tpm(5);
+        limiter.spend(at(0), 6);
+        limiter.spend(at(10), 6);
+        assert_eq!(limiter.admit(at(30)), Err((40, "tokensPerMinute")));
+        assert_eq!(limiter.admit(at(69)), Err((1, "tokensPerMinute")));
+        assert_eq!(limiter.admit(at(70)), Ok(()));
+    }
+
+    #[test]
+    fn changing_the_token_limit_resets_the_window() {
+        let t0 = Instant::now();
+        let mut limiter = tpm(5);
+        limiter.spend(t0, 50);
+        assert!(limiter.admit(t0).is_err());
+        limiter.configure(Some(&ModelLimits {
+            requests_per_minute: None,
+            tokens_per_minute: Some(100),
+        }));
+        assert_eq!(limiter.admit(t0), Ok(()));
+    }
 }

@@ -13,6 +13,7 @@ mod faults;
 mod gate;
 mod handlers;
 mod inference;
+mod metrics;
 mod ownership;
 pub mod postgres;
 mod server;

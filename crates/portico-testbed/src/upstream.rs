@@ -1,16 +1,19 @@
 //! A local stand-in for an OpenAI-compatible model provider, speaking the real wire format
 //! (`GET /v1/models`, `POST /v1/chat/completions` with and without `stream`): it answers with
-//! the last user message, records what reached it, and plays scripted answers first. The
-//! sandbox, the soak, the bench and the tests point the gateway's `openai` provider at it, so
-//! nothing needs the internet.
+//! the last user message, records what reached it, and plays scripted answers first (also
+//! misbehaviours: silence, a stream that stalls, a stream cut mid-way). It serves Azure OpenAI's
+//! deployment path too. The sandbox, the soak, the bench and the tests point the gateway's
+//! `openai` provider at it, so nothing needs the internet.
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -19,6 +22,8 @@ use serde_json::{Value, json};
 pub struct SeenRequest {
     /// Request path.
     pub path: String,
+    /// Its query string (empty for none).
+    pub query: String,
     /// Its headers (credentials included: tests check them).
     pub headers: HeaderMap,
     /// Its JSON body (`null` for none).
@@ -36,10 +41,46 @@ pub struct ScriptedAnswer {
     pub body: String,
 }
 
+/// A misbehaviour played instead of the echo.
+#[derive(Debug, Clone)]
+pub enum Misbehaviour {
+    /// Never answers (not even the headers).
+    Silence,
+    /// Answers `200 text/event-stream`, sends these events, then neither sends more nor ends.
+    StalledStream(Vec<String>),
+    /// Answers `200 text/event-stream`, sends these events, then, once
+    /// [`StandInUpstream::cut_stream`] is called, breaks the connection (the chunked body never
+    /// ends properly).
+    CutStream(Vec<String>),
+}
+
+enum Script {
+    Answer(ScriptedAnswer),
+    Misbehave(Misbehaviour),
+}
+
 #[derive(Default)]
 struct Shared {
     seen: Mutex<Vec<SeenRequest>>,
-    script: Mutex<VecDeque<ScriptedAnswer>>,
+    script: Mutex<VecDeque<Script>>,
+    /// Streamed answers whose body the server dropped before its end (the caller went away).
+    dropped_streams: AtomicU64,
+    /// Lets a `CutStream` break.
+    cut: tokio::sync::Notify,
+}
+
+/// Counts a streamed answer dropped before its end.
+struct DropGuard {
+    shared: Arc<Shared>,
+    finished: bool,
+}
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.shared.dropped_streams.fetch_add(1, Ordering::SeqCst);
+        }
+    }
 }
 
 /// A running stand-in; it serves until the runtime that started it ends.
@@ -60,6 +101,10 @@ impl StandInUpstream {
         let router = axum::Router::new()
             .route("/v1/models", axum::routing::get(models))
             .route("/v1/chat/completions", axum::routing::post(chat))
+            .route(
+                "/openai/deployments/{deployment}/chat/completions",
+                axum::routing::post(chat),
+            )
             .with_state(shared.clone());
         tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, router).await {
@@ -72,6 +117,11 @@ impl StandInUpstream {
     /// Its base URL, as a provider's (`http://127.0.0.1:PORT/v1`).
     pub fn base_url(&self) -> String {
         format!("http://{}/v1", self.addr)
+    }
+
+    /// Its root URL (`http://127.0.0.1:PORT`), as an Azure OpenAI resource's.
+    pub fn root_url(&self) -> String {
+        format!("http://{}", self.addr)
     }
 
     /// Its address.
@@ -91,8 +141,39 @@ impl StandInUpstream {
     /// Queues an answer for the next chat completion.
     pub fn push_answer(&self, answer: ScriptedAnswer) {
         if let Ok(mut script) = self.shared.script.lock() {
-            script.push_back(answer);
+            script.push_back(Script::Answer(answer));
         }
+    }
+
+    /// Queues a misbehaviour for the next chat completion.
+    pub fn push_misbehaviour(&self, misbehaviour: Misbehaviour) {
+        if let Ok(mut script) = self.shared.script.lock() {
+            script.push_back(Script::Misbehave(misbehaviour));
+        }
+    }
+
+    /// Lets the (next) `CutStream` misbehaviour break its connection.
+    pub fn cut_stream(&self) {
+        self.shared.cut.notify_one();
+    }
+
+    /// Streamed answers whose body was dropped before its end: the caller closed the
+    /// connection (or the stream broke).
+    pub fn dropped_streams(&self) -> u64 {
+        self.shared.dropped_streams.load(Ordering::SeqCst)
+    }
+
+    /// Waits until at least `count` streamed answers were dropped, polling until `deadline`
+    /// passes; false if they were not.
+    pub async fn wait_dropped_streams(&self, count: u64, deadline: Duration) -> bool {
+        let until = Instant::now() + deadline;
+        while Instant::now() < until {
+            if self.dropped_streams() >= count {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.dropped_streams() >= count
     }
 
     /// Points `config`'s OpenAI-compatible providers (`openai`, `mistral`, `ollama`, `custom`)
@@ -107,19 +188,20 @@ impl StandInUpstream {
     }
 }
 
-fn record(shared: &Shared, path: &str, headers: &HeaderMap, body: &Bytes) {
+fn record(shared: &Shared, uri: &Uri, headers: &HeaderMap, body: &Bytes) {
     let body = serde_json::from_slice(body).unwrap_or(Value::Null);
     if let Ok(mut seen) = shared.seen.lock() {
         seen.push(SeenRequest {
-            path: path.to_string(),
+            path: uri.path().to_string(),
+            query: uri.query().unwrap_or_default().to_string(),
             headers: headers.clone(),
             body,
         });
     }
 }
 
-async fn models(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    record(&shared, "/v1/models", &headers, &Bytes::new());
+async fn models(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap) -> Response {
+    record(&shared, &uri, &headers, &Bytes::new());
     axum::Json(json!({
         "object": "list",
         "data": [{"id": "stand-in", "object": "model", "created": 0, "owned_by": "portico"}],
@@ -145,10 +227,59 @@ fn scripted(answer: ScriptedAnswer) -> Response {
     response
 }
 
-async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    record(&shared, "/v1/chat/completions", &headers, &body);
-    if let Some(answer) = shared.script.lock().ok().and_then(|mut s| s.pop_front()) {
-        return scripted(answer);
+/// An event stream: `events`, then (`cut`) an error that breaks the connection or (not `cut`)
+/// nothing, forever. The guard counts the body as dropped unless it broke on purpose.
+fn misbehaving_stream(shared: Arc<Shared>, events: Vec<String>, cut: bool) -> Response {
+    let guard = DropGuard {
+        shared,
+        finished: false,
+    };
+    let head = futures::stream::iter(
+        events
+            .into_iter()
+            .map(|e| Ok::<_, std::io::Error>(Bytes::from(e))),
+    );
+    let tail = futures::stream::unfold(Some(guard), move |guard| async move {
+        let mut guard = guard?;
+        if cut {
+            guard.shared.cut.notified().await;
+            guard.finished = true;
+            return Some((
+                Err(std::io::Error::other("the stand-in cut the stream")),
+                None,
+            ));
+        }
+        std::future::pending::<()>().await;
+        drop(guard);
+        None
+    });
+    let mut response = Response::new(Body::from_stream(futures::StreamExt::chain(head, tail)));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/event-stream"),
+    );
+    response
+}
+
+async fn chat(
+    State(shared): State<Arc<Shared>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    record(&shared, &uri, &headers, &body);
+    match shared.script.lock().ok().and_then(|mut s| s.pop_front()) {
+        Some(Script::Answer(answer)) => return scripted(answer),
+        Some(Script::Misbehave(Misbehaviour::Silence)) => {
+            std::future::pending::<()>().await;
+        }
+        Some(Script::Misbehave(Misbehaviour::StalledStream(events))) => {
+            return misbehaving_stream(shared.clone(), events, false);
+        }
+        Some(Script::Misbehave(Misbehaviour::CutStream(events))) => {
+            return misbehaving_stream(shared.clone(), events, true);
+        }
+        None => {}
     }
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let messages = request["messages"].as_array().cloned().unwrap_or_default();

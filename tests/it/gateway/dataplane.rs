@@ -13,19 +13,25 @@ use serde_json::{Value, json};
 
 use super::TOKEN;
 
-struct Setup {
-    gateway: ReferenceGateway,
-    upstream: StandInUpstream,
-    http: reqwest::Client,
+pub(super) struct Setup {
+    pub(super) gateway: ReferenceGateway,
+    pub(super) upstream: StandInUpstream,
+    pub(super) http: reqwest::Client,
 }
 
 async fn setup(allow: &[&str]) -> Setup {
+    setup_with(allow, |_| {}).await
+}
+
+/// A stand-in upstream and a gateway allowed to call `allow`, its config adjusted by `adjust`.
+pub(super) async fn setup_with(allow: &[&str], adjust: impl FnOnce(&mut GatewayConfig)) -> Setup {
     super::init();
     let upstream = StandInUpstream::start().await.expect("stand-in starts");
-    let config = GatewayConfig {
+    let mut config = GatewayConfig {
         allow_upstream: allow.iter().map(|s| s.to_string()).collect(),
         ..GatewayConfig::new(SecretString::from(TOKEN))
     };
+    adjust(&mut config);
     let gateway = ReferenceGateway::start(config).await.expect("gateway");
     Setup {
         gateway,
@@ -35,7 +41,7 @@ async fn setup(allow: &[&str]) -> Setup {
 }
 
 impl Setup {
-    async fn put_model(&self, name: &str, spec: Value) -> (u16, Value) {
+    pub(super) async fn put_model(&self, name: &str, spec: Value) -> (u16, Value) {
         let response = self
             .http
             .put(format!(
@@ -51,7 +57,7 @@ impl Setup {
         (status, response.json().await.expect("JSON"))
     }
 
-    async fn key(&self, model: &str) -> String {
+    pub(super) async fn key(&self, model: &str) -> String {
         let response: Value = self
             .http
             .put(format!(
@@ -68,7 +74,7 @@ impl Setup {
         response["secret"].as_str().expect("secret").to_string()
     }
 
-    async fn chat(&self, key: &str, body: Value) -> reqwest::Response {
+    pub(super) async fn chat(&self, key: &str, body: Value) -> reqwest::Response {
         self.http
             .post(format!("{}/v1/chat/completions", self.gateway.url()))
             .bearer_auth(key)
@@ -83,7 +89,7 @@ impl Setup {
     }
 }
 
-fn openai_spec(base_url: &str) -> Value {
+pub(super) fn openai_spec(base_url: &str) -> Value {
     json!({
         "provider": "custom",
         "upstreamModel": "gpt-4o-mini",
@@ -211,7 +217,7 @@ async fn openai_compatible_upstream_gets_the_model_applied_and_the_answer_comes_
     assert!(!text.contains("sk-upstream-secret"));
 }
 
-fn sse_data(text: &str) -> Vec<Value> {
+pub(super) fn sse_data(text: &str) -> Vec<Value> {
     text.split("\n\n")
         .filter_map(|event| event.strip_prefix("data: "))
         .map(|data| {
@@ -388,6 +394,119 @@ async fn requests_beyond_the_models_limit_get_429_with_retry_after() {
     assert!(seconds >= 1);
     let error: Value = response.json().await.expect("JSON");
     assert_eq!(error["error"]["code"], "rate_limit_exceeded");
+}
+
+#[tokio::test]
+async fn answers_beyond_the_models_tokens_per_minute_get_429_with_retry_after() {
+    let s = setup(&["127.0.0.1"]).await;
+    let mut spec = openai_spec(&s.upstream.base_url());
+    spec["promptTemplate"] = json!({"template": "{{input}}"});
+    // For `openai` the gateway asks streams for usage. The stand-in counts words: "one two
+    // three" is 3 prompt and 3 completion tokens.
+    spec["provider"] = json!("openai");
+    spec["limits"] = json!({"tokensPerMinute": 5});
+    s.put_model("tokens", spec).await;
+    let key = s.key("tokens").await;
+    let body = |stream: bool| {
+        json!({"model": "team-a/tokens", "stream": stream,
+               "messages": [{"role": "user", "content": "one two three"}]})
+    };
+    // Under the limit (nothing used yet): admitted, and its 6 tokens (streamed, reported in
+    // the usage chunk the gateway asked for) fill the window.
+    let response = s.chat(&key, body(true)).await;
+    assert_eq!(response.status(), 200);
+    response.text().await.expect("the stream ends");
+    for stream in [false, true] {
+        let response = s.chat(&key, body(stream)).await;
+        assert_eq!(response.status(), 429, "stream: {stream}");
+        let seconds: u64 = response.headers()["retry-after"]
+            .to_str()
+            .expect("ascii")
+            .parse()
+            .expect("seconds");
+        assert!((1..=60).contains(&seconds), "Retry-After: {seconds}");
+        let error: Value = response.json().await.expect("JSON");
+        assert_eq!(error["error"]["code"], "rate_limit_exceeded", "{error}");
+        assert_eq!(error["error"]["type"], "rate_limit_error", "{error}");
+        let message = error["error"]["message"].as_str().expect("message");
+        assert!(message.contains("tokensPerMinute"), "{message}");
+    }
+    assert_eq!(
+        s.upstream
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/v1/chat/completions")
+            .count(),
+        1,
+        "refused requests never reach the upstream"
+    );
+    // A larger limit is a fresh window.
+    let mut spec = openai_spec(&s.upstream.base_url());
+    spec["promptTemplate"] = json!({"template": "{{input}}"});
+    spec["provider"] = json!("openai");
+    spec["limits"] = json!({"tokensPerMinute": 1000});
+    s.put_model("tokens", spec).await;
+    assert_eq!(s.chat(&key, body(false)).await.status(), 200);
+}
+
+#[tokio::test]
+async fn the_metrics_scrape_counts_requests_durations_and_tokens_never_keys() {
+    let s = setup(&["127.0.0.1"]).await;
+    let mut spec = openai_spec(&s.upstream.base_url());
+    spec["provider"] = json!("openai");
+    spec["promptTemplate"] = json!({"template": "{{input}}"});
+    s.put_model("met", spec).await;
+    let key = s.key("met").await;
+    for stream in [false, true] {
+        let response = s
+            .chat(
+                &key,
+                json!({"model": "team-a/met", "stream": stream,
+                       "messages": [{"role": "user", "content": "one two three"}]}),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        response.text().await.expect("the answer ends");
+    }
+    let refused = s
+        .chat(
+            "pk-not-issued",
+            json!({"model": "team-a/met", "messages": []}),
+        )
+        .await;
+    assert_eq!(refused.status(), 401);
+
+    let url = format!("{}/metrics", s.gateway.url());
+    let anonymous = s.http.get(&url).send().await.expect("GET /metrics");
+    assert_eq!(anonymous.status(), 401, "the scrape needs the admin token");
+    let response = s
+        .http
+        .get(&url)
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("GET /metrics");
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("application/openmetrics-text")
+    );
+    let text = response.text().await.expect("text");
+    for line in [
+        r#"portico_gateway_inference_requests_total{model="team-a/met",provider="openai",status_class="2xx"} 2"#,
+        r#"portico_gateway_inference_requests_total{model="",provider="",status_class="4xx"} 1"#,
+        r#"portico_gateway_inference_request_duration_seconds_count{model="team-a/met",provider="openai"} 2"#,
+        r#"portico_gateway_inference_time_to_first_token_seconds_count{model="team-a/met",provider="openai"} 1"#,
+        r#"portico_gateway_inference_tokens_total{model="team-a/met",direction="input"} 6"#,
+        r#"portico_gateway_inference_tokens_total{model="team-a/met",direction="output"} 6"#,
+        r#"portico_gateway_key_tokens_total{model="team-a/met",key="default",direction="output"} 6"#,
+    ] {
+        assert!(text.contains(line), "{line} missing in\n{text}");
+    }
+    assert!(!text.contains("sk-upstream-secret"), "{text}");
+    assert!(!text.contains(&key), "{text}");
 }
 
 // ---- Anthropic ----

@@ -3,6 +3,7 @@
 mod binary;
 mod conformance;
 mod dataplane;
+mod dataplane_faults;
 mod postgres;
 mod spans;
 mod transport;

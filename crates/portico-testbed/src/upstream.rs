@@ -67,6 +67,38 @@ struct Shared {
     dropped_streams: AtomicU64,
     /// Lets a `CutStream` break.
     cut: tokio::sync::Notify,
+    /// When set, the only API key accepted (`Authorization: Bearer …` or `api-key`), as a real
+    /// provider checks it: anything else is `401` in OpenAI's error shape.
+    required_key: Mutex<Option<String>>,
+}
+
+/// Whether a request carries the required key (always, when none is required).
+fn authorised(shared: &Shared, headers: &HeaderMap) -> bool {
+    let Ok(required) = shared.required_key.lock() else {
+        return false;
+    };
+    let Some(required) = required.as_deref() else {
+        return true;
+    };
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let api_key = headers.get("api-key").and_then(|v| v.to_str().ok());
+    bearer == Some(required) || api_key == Some(required)
+}
+
+/// A provider's answer to a refused key.
+fn refused_key() -> Response {
+    let mut response = axum::Json(json!({"error": {
+        "message": "Incorrect API key provided.",
+        "type": "invalid_request_error",
+        "param": null,
+        "code": "invalid_api_key",
+    }}))
+    .into_response();
+    *response.status_mut() = StatusCode::UNAUTHORIZED;
+    response
 }
 
 /// Counts a streamed answer dropped before its end.
@@ -138,6 +170,13 @@ impl StandInUpstream {
             .unwrap_or_default()
     }
 
+    /// Accepts only `key` from now on (`None`: any key), as a real provider checks its keys.
+    pub fn require_key(&self, key: Option<&str>) {
+        if let Ok(mut required) = self.shared.required_key.lock() {
+            *required = key.map(str::to_owned);
+        }
+    }
+
     /// Queues an answer for the next chat completion.
     pub fn push_answer(&self, answer: ScriptedAnswer) {
         if let Ok(mut script) = self.shared.script.lock() {
@@ -202,6 +241,9 @@ fn record(shared: &Shared, uri: &Uri, headers: &HeaderMap, body: &Bytes) {
 
 async fn models(State(shared): State<Arc<Shared>>, uri: Uri, headers: HeaderMap) -> Response {
     record(&shared, &uri, &headers, &Bytes::new());
+    if !authorised(&shared, &headers) {
+        return refused_key();
+    }
     axum::Json(json!({
         "object": "list",
         "data": [{"id": "stand-in", "object": "model", "created": 0, "owned_by": "portico"}],
@@ -268,6 +310,9 @@ async fn chat(
     body: Bytes,
 ) -> Response {
     record(&shared, &uri, &headers, &body);
+    if !authorised(&shared, &headers) {
+        return refused_key();
+    }
     match shared.script.lock().ok().and_then(|mut s| s.pop_front()) {
         Some(Script::Answer(answer)) => return scripted(answer),
         Some(Script::Misbehave(Misbehaviour::Silence)) => {

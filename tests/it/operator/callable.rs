@@ -280,3 +280,51 @@ async fn an_unreachable_upstream_is_retried_with_writes_until_it_answers() {
     assert_eq!(model.metadata.generation, generation, "the spec changed");
     assert!(env.secret("flaky-conn").await.is_some());
 }
+
+/// The same story against the gateway's real check: the gateway calls the (stand-in) provider
+/// with the key from the AIModel's Secret, the provider refuses it, the model is not Ready; the
+/// Secret is fixed, and it becomes Ready with no other change — and its key calls the model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateways_real_check_keeps_a_wrong_key_from_being_ready() {
+    let provider = portico_testbed::upstream::StandInUpstream::start()
+        .await
+        .expect("stand-in provider");
+    provider.require_key(Some("sk-right"));
+    let mut config = GatewayConfig::new(SecretString::from(GATEWAY_TOKEN));
+    provider.serve_providers_of(&mut config);
+    let gateway = ReferenceGateway::start(config)
+        .await
+        .expect("reference gateway starts");
+    let env = Env::start_with_gateway(Options::default(), gateway).await;
+    put_secret(&env.client, NS, "provider-key", &[("apiKey", "sk-wrong")]).await;
+    env.create::<AIModel>(aimodel("checked", model_spec()))
+        .await;
+    let model = wait_unready(&env, "checked", "UpstreamUnauthorized").await;
+    assert!(
+        env.secret("checked-conn").await.is_none(),
+        "a Secret for an uncallable model"
+    );
+    let ready = model.condition(CONDITION_READY).expect("Ready");
+    assert!(ready.message.contains("trace "), "{}", ready.message);
+
+    put_secret(&env.client, NS, "provider-key", &[("apiKey", "sk-right")]).await;
+    let ready = env.wait_ready::<AIModel>("checked").await;
+    assert_eq!(ready.metadata.generation, model.metadata.generation);
+    let secret = env.secret("checked-conn").await.expect("connection Secret");
+    let key = SecretString::from(super::secret_string(&secret, "apiKey"));
+    let client_model = super::secret_string(&secret, "model");
+    let answer = env
+        .gateway_admin
+        .chat_completion(&key, &client_model, "hello")
+        .await
+        .expect("the issued key calls the model");
+    assert!(answer.value.content.contains("hello"), "{:?}", answer.value);
+    assert!(
+        provider.requests().iter().any(|r| r
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            == Some("Bearer sk-right")),
+        "the provider saw the fixed key"
+    );
+}

@@ -278,7 +278,7 @@ fn client_side_apply_merge_and_json_patches_change_the_object() {
         "summarizer",
         "--type=json",
         "-p",
-        r#"[{"op":"replace","path":"/spec/provider","value":"azure-openai"}]"#,
+        r#"[{"op":"replace","path":"/spec/provider","value":"mistral"}]"#,
     ]);
     let fields = sandbox.ok(&[
         "get",
@@ -287,7 +287,7 @@ fn client_side_apply_merge_and_json_patches_change_the_object() {
         "-o",
         "jsonpath={.spec.provider} {.spec.model} {.spec.parameters.maxTokens} {.metadata.generation}",
     ]);
-    assert_eq!(fields, "azure-openai gpt-4o 2048 4");
+    assert_eq!(fields, "mistral gpt-4o 2048 4");
 }
 
 #[test]

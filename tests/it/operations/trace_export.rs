@@ -207,7 +207,16 @@ async fn one_trace_spans_operator_and_gateway_and_reaches_status() {
     ];
     let mut gateway_env = otel.to_vec();
     gateway_env.push(("OTEL_SERVICE_NAME", "edge-gateway"));
-    let mut gateway = gateway_process(dir.path(), &[], &gateway_env);
+    // The model's provider: a local stand-in (the gateway checks the upstream at provisioning).
+    let provider = portico_testbed::upstream::StandInUpstream::start()
+        .await
+        .expect("stand-in provider");
+    let provider_url = format!("openai={}", provider.base_url());
+    let mut gateway = gateway_process(
+        dir.path(),
+        &["--dev-provider-base-url", &provider_url],
+        &gateway_env,
+    );
     let url = gateway_url(&gateway).await;
     let mut operator = OperatorProcess::run(&kubeconfig, &url, "traced-0", &[], &otel);
     operator.metrics_addr().await;
